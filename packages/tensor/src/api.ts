@@ -1,0 +1,46 @@
+// The platform-independent API of @wgrad/tensor (no Node APIs below this file).
+
+export * from './creation.js';
+export {
+  type AdapterSummary,
+  adapterSummary,
+  dispatchStats,
+  emptyCache,
+  isDebug,
+  limits,
+  setDebug,
+  setDevice,
+  sync,
+} from './gpu.js';
+export * from './ops/elementwise.js';
+export { matmul, mm } from './ops/linalg.js';
+export * from './ops/movement.js';
+export { oneHot } from './ops/onehot.js';
+export { manualSeed, rand, randn, rngState, setRngState } from './ops/random.js';
+export {
+  argmax,
+  argmin,
+  logSoftmax,
+  logsumexp,
+  max,
+  mean,
+  min,
+  softmax,
+  sum,
+  variance,
+} from './ops/reduce.js';
+export {
+  type DType,
+  type GradNode,
+  isGradEnabled,
+  keep,
+  type MemoryInfo,
+  memory,
+  type NestedArray,
+  noGrad,
+  record,
+  type Shape,
+  scope,
+  sumTo,
+  Tensor,
+} from './tensor.js';

@@ -1,0 +1,124 @@
+// Creating tensors from host data and by shape.
+
+import { dispatch, FLAT_INDEX, f32, grid, kernel, MAIN_1D } from './gpu.js';
+import { full } from './ops/elementwise.js';
+import { type DType, fmtShape, type NestedArray, type Shape, Tensor, upload } from './tensor.js';
+
+export interface TensorOptions {
+  shape?: Shape;
+  dtype?: DType;
+  requiresGrad?: boolean;
+}
+
+/** Flattens rectangular nested arrays, checking that every row has the same length. */
+function flattenNested(data: NestedArray): { shape: number[]; flat: number[] } {
+  const shape: number[] = [];
+  let probe: NestedArray = data;
+  while (Array.isArray(probe)) {
+    shape.push(probe.length);
+    probe = probe[0] as NestedArray;
+    if (probe === undefined) break;
+  }
+  const flat: number[] = [];
+  const walk = (v: NestedArray, depth: number, path: number[]) => {
+    if (depth === shape.length) {
+      if (typeof v !== 'number')
+        throw new Error(`tensor: expected a number at [${path.join('][')}], got ${JSON.stringify(v)}`);
+      flat.push(v);
+      return;
+    }
+    if (!Array.isArray(v) || v.length !== shape[depth])
+      throw new Error(
+        `tensor: ragged nested array at [${path.join('][')}]: expected length ${shape[depth]}, got ${Array.isArray(v) ? v.length : typeof v}`,
+      );
+    v.forEach((x, i) => {
+      walk(x, depth + 1, [...path, i]);
+    });
+  };
+  walk(data, 0, []);
+  return { shape, flat };
+}
+
+/**
+ * A tensor from host data: a number, nested arrays, or a flat array / typed array (with `shape`, default
+ * 1-D). dtype defaults to int32 for Int32Array, else float32. Non-finite values are rejected.
+ */
+export function tensor(data: NestedArray | ArrayLike<number>, opts: TensorOptions = {}): Tensor {
+  let shape: number[];
+  let values: ArrayLike<number>;
+  if (typeof data === 'number') {
+    shape = [];
+    values = [data];
+  } else if (ArrayBuffer.isView(data) || (opts.shape && Array.isArray(data) && !data.some(Array.isArray))) {
+    values = data as ArrayLike<number>;
+    shape = opts.shape ? [...opts.shape] : [values.length];
+  } else if (Array.isArray(data)) {
+    const f = flattenNested(data as NestedArray);
+    shape = f.shape;
+    values = f.flat;
+  } else throw new Error(`tensor: unsupported data of type ${typeof data}`);
+  if (opts.shape && opts.shape.reduce((a, b) => a * b, 1) !== values.length)
+    throw new Error(`tensor: ${values.length} values do not fill shape ${fmtShape(opts.shape)}`);
+  if (opts.shape) shape = [...opts.shape];
+  const dtype: DType = opts.dtype ?? (data instanceof Int32Array ? 'int32' : 'float32');
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new Error(`tensor: non-finite value ${v} at flat index ${i}`);
+    if (dtype === 'int32' && !Number.isInteger(v))
+      throw new Error(`tensor: int32 value ${v} at flat index ${i} is not an integer`);
+  }
+  const typed = dtype === 'float32' ? Float32Array.from(values) : Int32Array.from(values);
+  const t = upload(shape, dtype, typed);
+  if (opts.requiresGrad) t.requiresGrad_(true);
+  return t;
+}
+
+export const zeros = (shape: Shape, dtype: DType = 'float32') => full(shape, 0, dtype);
+export const ones = (shape: Shape, dtype: DType = 'float32') => full(shape, 1, dtype);
+export const zerosLike = (t: Tensor) => full(t.shape, 0, t.dtype);
+export const onesLike = (t: Tensor) => full(t.shape, 1, t.dtype);
+export const fullLike = (t: Tensor, value: number) => full(t.shape, value, t.dtype);
+
+const ARANGE = `
+struct U { n: u32, start: f32, step: f32, isInt: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read_write> y: array<u32>;
+${MAIN_1D(256)} {
+  ${FLAT_INDEX(256)}
+  if (i >= u.n) { return; }
+  let v = u.start + f32(i) * u.step;
+  y[i] = select(bitcast<u32>(v), bitcast<u32>(i32(round(v))), u.isInt == 1u);
+}`;
+
+/** Values start, start+step, … below end (PyTorch's arange; int32 when all arguments are integers). */
+export function arange(start: number, end?: number, step = 1, dtype?: DType): Tensor {
+  const [s, e] = end === undefined ? [0, start] : [start, end];
+  if (step === 0 || !Number.isFinite(s) || !Number.isFinite(e) || !Number.isFinite(step))
+    throw new Error(`arange: invalid range start=${s} end=${e} step=${step}`);
+  const n = Math.max(0, Math.ceil((e - s) / step));
+  const dt: DType = dtype ?? ([s, e, step].every(Number.isInteger) ? 'int32' : 'float32');
+  const y = new Tensor([n], dt);
+  if (n)
+    dispatch(
+      kernel('arange', ARANGE),
+      [n, f32(s), f32(step), dt === 'int32' ? 1 : 0],
+      [y.buffer('arange')],
+      grid(Math.ceil(n / 256)),
+    );
+  return y;
+}
+
+export function linspace(start: number, end: number, steps: number): Tensor {
+  if (!Number.isInteger(steps) || steps < 1)
+    throw new Error(`linspace: steps must be a positive integer, got ${steps}`);
+  const y = new Tensor([steps], 'float32');
+  const step = steps === 1 ? 0 : (end - start) / (steps - 1);
+  dispatch(
+    kernel('arange', ARANGE),
+    [steps, f32(start), f32(step), 0],
+    [y.buffer('linspace')],
+    grid(Math.ceil(steps / 256)),
+  );
+  return y;
+}

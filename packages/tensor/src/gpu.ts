@@ -1,0 +1,359 @@
+// The GPU runtime: the device, a pipeline cache, a size-class buffer pool, command batching and readback.
+// No Node APIs here: `device-node.ts` acquires a device under Node and hands it to `setDevice`.
+
+export interface AdapterSummary {
+  backend: string; // 'vulkan' | 'opengl' | 'browser' | …
+  description: string; // vendor / architecture / device / description, as the adapter reports them
+  isFallback: boolean;
+  featureLevel: 'core' | 'compatibility';
+}
+
+interface Runtime {
+  device: GPUDevice;
+  adapter: AdapterSummary;
+  uniformAlign: number;
+  maxWorkgroupsPerDim: number;
+}
+
+let rt: Runtime | null = null;
+let lostReason: string | null = null;
+let pendingError: string | null = null;
+
+/** Installs the device every later op runs on (Node: done by `device-node.ts` when the package loads). */
+export function setDevice(device: GPUDevice, adapter: AdapterSummary): void {
+  rt = {
+    device,
+    adapter,
+    uniformAlign: device.limits.minUniformBufferOffsetAlignment,
+    maxWorkgroupsPerDim: device.limits.maxComputeWorkgroupsPerDimension,
+  };
+  lostReason = null;
+  device.lost.then((info) => {
+    if (rt?.device === device) lostReason = `${info.reason}: ${info.message}`;
+  });
+  device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+    const ops = batch.ops.length ? batch.ops.join(', ') : lastOps.join(', ');
+    pendingError ??= `WebGPU error in op(s) [${ops}]: ${ev.error.message}`;
+  };
+}
+
+export function runtime(): Runtime {
+  if (!rt) throw new Error('wgrad: no WebGPU device; import @wgrad/tensor (Node) or call setDevice() first');
+  if (lostReason) throw new Error(`wgrad: the WebGPU device was lost (${lostReason})`);
+  return rt;
+}
+
+export function adapterSummary(): AdapterSummary {
+  return runtime().adapter;
+}
+
+export function limits(): GPUSupportedLimits {
+  return runtime().device.limits;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Debug mode: one op per submit inside error scopes, so a validation error names exactly the op.
+let debugMode = false;
+export function setDebug(on: boolean): void {
+  debugMode = on;
+}
+export function isDebug(): boolean {
+  return debugMode;
+}
+
+function throwPending(): void {
+  if (pendingError) {
+    const e = pendingError;
+    pendingError = null;
+    throw new Error(e);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Buffer pool. Sizes are rounded up to a size class (4 classes per power of two, ≤ 25% waste), freed
+// buffers go back to their class list and are reused by the next allocation of that class.
+// GPUBufferUsage / GPUMapMode bits (numeric, so this module does not need the WebGPU globals installed).
+const USAGE_MAP_READ = 0x0001;
+const USAGE_COPY_SRC = 0x0004;
+const USAGE_COPY_DST = 0x0008;
+const USAGE_UNIFORM = 0x0040;
+const USAGE_STORAGE = 0x0080;
+const STORAGE_USAGE = USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST;
+const MAP_MODE_READ = 0x0001;
+
+export function sizeClass(bytes: number): number {
+  const b = Math.max(256, Math.ceil(bytes / 4) * 4);
+  if (b <= 1024) return Math.ceil(b / 256) * 256;
+  const p = 2 ** Math.floor(Math.log2(b));
+  const step = p / 4;
+  return Math.ceil(b / step) * step;
+}
+
+const pool = new Map<number, GPUBuffer[]>();
+const stats = { buffersInUse: 0, bytesInUse: 0, buffersPooled: 0, bytesPooled: 0, peakBytes: 0, created: 0 };
+
+export function allocBuffer(bytes: number): GPUBuffer {
+  const { device } = runtime();
+  const cls = sizeClass(bytes);
+  const free = pool.get(cls);
+  let buf = free?.pop();
+  if (buf) {
+    stats.buffersPooled--;
+    stats.bytesPooled -= cls;
+  } else {
+    buf = device.createBuffer({ size: cls, usage: STORAGE_USAGE });
+    stats.created++;
+  }
+  stats.buffersInUse++;
+  stats.bytesInUse += cls;
+  stats.peakBytes = Math.max(stats.peakBytes, stats.bytesInUse + stats.bytesPooled);
+  return buf;
+}
+
+export function freeBuffer(buf: GPUBuffer): void {
+  const cls = buf.size;
+  stats.buffersInUse--;
+  stats.bytesInUse -= cls;
+  stats.buffersPooled++;
+  stats.bytesPooled += cls;
+  let list = pool.get(cls);
+  if (!list) pool.set(cls, (list = []));
+  list.push(buf);
+}
+
+/** Destroys every pooled (free) buffer; buffers held by live tensors are untouched. */
+export function emptyCache(): void {
+  flush();
+  for (const list of pool.values()) for (const b of list) b.destroy();
+  pool.clear();
+  stats.buffersPooled = 0;
+  stats.bytesPooled = 0;
+}
+
+export function bufferStats(): Readonly<typeof stats> {
+  return { ...stats };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Kernels and dispatch batching.
+export interface Kernel {
+  name: string;
+  code: string;
+  pipeline: GPUComputePipeline;
+}
+const pipelines = new Map<string, Kernel>();
+
+/** Returns the compiled pipeline for `code` (cached by source text: one pipeline serves every shape). */
+export function kernel(name: string, code: string): Kernel {
+  let k = pipelines.get(code);
+  if (!k) {
+    const { device } = runtime();
+    const module = device.createShaderModule({ code, label: name });
+    const pipeline = device.createComputePipeline({
+      layout: 'auto',
+      compute: { module, entryPoint: 'main' },
+      label: name,
+    });
+    k = { name, code, pipeline };
+    pipelines.set(code, k);
+  }
+  return k;
+}
+
+export function pipelineCount(): number {
+  return pipelines.size;
+}
+
+const UNIFORM_CAPACITY = 1 << 18; // bytes of uniforms per submit
+const MAX_OPS_PER_SUBMIT = 512;
+
+interface Batch {
+  encoder: GPUCommandEncoder | null;
+  pass: GPUComputePassEncoder | null;
+  uniforms: ArrayBuffer;
+  uniformBytes: number;
+  uniformBuffer: GPUBuffer | null;
+  ops: string[];
+  afterSubmit: (() => void)[];
+}
+const batch: Batch = {
+  encoder: null,
+  pass: null,
+  uniforms: new ArrayBuffer(UNIFORM_CAPACITY),
+  uniformBytes: 0,
+  uniformBuffer: null,
+  ops: [],
+  afterSubmit: [],
+};
+let lastOps: string[] = [];
+let submits = 0;
+let dispatches = 0;
+
+function encoder(): GPUCommandEncoder {
+  batch.encoder ??= runtime().device.createCommandEncoder();
+  return batch.encoder;
+}
+
+function computePass(): GPUComputePassEncoder {
+  batch.pass ??= encoder().beginComputePass();
+  return batch.pass;
+}
+
+function endPass(): void {
+  batch.pass?.end();
+  batch.pass = null;
+}
+
+function uniformBuffer(): GPUBuffer {
+  batch.uniformBuffer ??= runtime().device.createBuffer({
+    size: UNIFORM_CAPACITY,
+    usage: USAGE_UNIFORM | USAGE_COPY_DST,
+  });
+  return batch.uniformBuffer;
+}
+
+/** Uniform words: every entry is written as u32 unless it is wrapped by `f32()`/`i32()`. */
+export type UWord = number | { f: number } | { i: number };
+export const f32 = (v: number): UWord => ({ f: v });
+export const i32 = (v: number): UWord => ({ i: v });
+
+/**
+ * Encodes one compute dispatch. Binding 0 is the uniform block (when `uniforms` is non-empty), then the
+ * storage buffers in the order given. The uniform words are packed into this submit's uniform buffer.
+ */
+export function dispatch(
+  k: Kernel,
+  uniforms: readonly UWord[],
+  buffers: readonly GPUBuffer[],
+  groups: readonly [number, number?, number?],
+): void {
+  const r = runtime();
+  throwPending();
+  const bytes = Math.max(16, Math.ceil((uniforms.length * 4) / 16) * 16);
+  let offset = Math.ceil(batch.uniformBytes / r.uniformAlign) * r.uniformAlign;
+  if (offset + bytes > UNIFORM_CAPACITY || batch.ops.length >= MAX_OPS_PER_SUBMIT) {
+    flush();
+    offset = 0;
+  }
+  const view = new DataView(batch.uniforms, offset, bytes);
+  uniforms.forEach((w, i) => {
+    if (typeof w === 'number') view.setUint32(i * 4, w >>> 0, true);
+    else if ('f' in w) view.setFloat32(i * 4, w.f, true);
+    else view.setInt32(i * 4, w.i, true);
+  });
+  batch.uniformBytes = offset + bytes;
+  const entries: GPUBindGroupEntry[] = [];
+  let binding = 0;
+  if (uniforms.length)
+    entries.push({ binding: binding++, resource: { buffer: uniformBuffer(), offset, size: bytes } });
+  for (const b of buffers) entries.push({ binding: binding++, resource: { buffer: b } });
+  const [x, y = 1, z = 1] = groups;
+  if (x > r.maxWorkgroupsPerDim || y > r.maxWorkgroupsPerDim || z > r.maxWorkgroupsPerDim)
+    throw new Error(
+      `${k.name}: dispatch of [${x}, ${y}, ${z}] workgroups exceeds the adapter limit ${r.maxWorkgroupsPerDim}`,
+    );
+  const bindGroup = r.device.createBindGroup({ layout: k.pipeline.getBindGroupLayout(0), entries });
+  const pass = computePass();
+  pass.setPipeline(k.pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(x, y, z);
+  batch.ops.push(k.name);
+  dispatches++;
+  if (debugMode) flush();
+}
+
+/** Encodes a buffer-to-buffer copy in the current submit (ordered after earlier dispatches). */
+export function copyBuffer(
+  src: GPUBuffer,
+  srcOffset: number,
+  dst: GPUBuffer,
+  dstOffset: number,
+  bytes: number,
+): void {
+  endPass();
+  encoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  batch.ops.push('copy');
+}
+
+/** Submits everything encoded so far. Cheap when nothing is pending. */
+export function flush(): void {
+  if (!batch.encoder) return;
+  const { device } = runtime();
+  endPass();
+  const ops = batch.ops;
+  if (debugMode) device.pushErrorScope('validation');
+  if (batch.uniformBytes) device.queue.writeBuffer(uniformBuffer(), 0, batch.uniforms, 0, batch.uniformBytes);
+  device.queue.submit([batch.encoder.finish()]);
+  submits++;
+  if (debugMode)
+    device.popErrorScope().then((err) => {
+      if (err) pendingError ??= `WebGPU validation error in op(s) [${ops.join(', ')}]: ${err.message}`;
+    });
+  lastOps = ops;
+  batch.encoder = null;
+  batch.uniformBytes = 0;
+  batch.ops = [];
+  const after = batch.afterSubmit;
+  batch.afterSubmit = [];
+  for (const f of after) f();
+}
+
+/**
+ * Writes host data into a buffer. Pending work is submitted first, because `queue.writeBuffer` runs before
+ * any command buffer submitted after it, and the buffer may be a pooled one still read by encoded work.
+ */
+export function writeBuffer(buf: GPUBuffer, data: ArrayBufferView, byteOffset = 0): void {
+  flush();
+  runtime().device.queue.writeBuffer(buf, byteOffset, data.buffer, data.byteOffset, data.byteLength);
+}
+
+const readPool: GPUBuffer[] = [];
+
+/** Copies `bytes` bytes of `buf` to the host. */
+export async function readBuffer(buf: GPUBuffer, bytes: number, byteOffset = 0): Promise<ArrayBuffer> {
+  const { device } = runtime();
+  const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+  const idx = readPool.findIndex((b) => b.size >= size);
+  const staging =
+    idx >= 0
+      ? readPool.splice(idx, 1)[0]!
+      : device.createBuffer({ size: sizeClass(size), usage: USAGE_MAP_READ | USAGE_COPY_DST });
+  copyBuffer(buf, byteOffset, staging, 0, Math.ceil(bytes / 4) * 4);
+  flush();
+  try {
+    await staging.mapAsync(MAP_MODE_READ, 0, size);
+  } catch (e) {
+    throwPending();
+    if (lostReason) throw new Error(`wgrad: the WebGPU device was lost (${lostReason})`);
+    throw e;
+  }
+  throwPending();
+  const out = staging.getMappedRange(0, size).slice(0, bytes);
+  staging.unmap();
+  readPool.push(staging);
+  return out;
+}
+
+/** Waits until the GPU has finished everything submitted so far, and reports any pending error. */
+export async function sync(): Promise<void> {
+  flush();
+  await runtime().device.queue.onSubmittedWorkDone();
+  throwPending();
+}
+
+export function dispatchStats(): { submits: number; dispatches: number; pipelines: number } {
+  return { submits, dispatches, pipelines: pipelines.size };
+}
+
+/** Splits `n` workgroups over x and y so that neither exceeds the per-dimension limit. */
+export function grid(n: number): [number, number] {
+  const max = runtime().maxWorkgroupsPerDim;
+  if (n <= max) return [Math.max(1, n), 1];
+  const y = Math.ceil(n / max);
+  return [Math.ceil(n / y), y];
+}
+
+/** WGSL snippet: the flat invocation index for a 1-D grid laid out by `grid()` with `wg` threads per group. */
+export const FLAT_INDEX = (wg: number) => `let i = gid.x + gid.y * nwg.x * ${wg}u;`;
+export const MAIN_1D = (wg: number) =>
+  `@compute @workgroup_size(${wg}) fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>)`;

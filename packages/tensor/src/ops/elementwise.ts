@@ -1,0 +1,330 @@
+// Elementwise ops: one kernel generator for 1–3 inputs with NumPy broadcasting, scalars folded into
+// uniforms, and a rule table per primitive holding its WGSL expression and its backward rule together.
+import { dispatch, FLAT_INDEX, f32, grid, kernel, MAIN_1D, type UWord } from '../gpu.js';
+import { type DType, fmtShape, record, type Scalar, type Shape, Tensor } from '../tensor.js';
+import { broadcastShapes, broadcastStrides, collapse, MAX_RANK, padWords, sameShape } from './shape.js';
+
+const WG = 256;
+type Operand = Tensor | Scalar;
+/** How a kernel reads one operand: by the output index, through broadcast strides, or a uniform scalar. */
+type Read = 'same' | 'bcast' | 'scalar';
+
+const wgslType = (d: DType) => (d === 'float32' ? 'f32' : 'i32');
+
+/**
+ * WGSL for `out[i] = expr(v0, v1, v2)`. Inputs are converted to f32 before `expr` (int32 labels compare and
+ * mix with floats); `p0`, `p1` are op parameters passed as uniforms.
+ */
+function elementwiseSource(
+  expr: string,
+  reads: Read[],
+  inTypes: DType[],
+  outType: DType,
+  prelude: string,
+): string {
+  const nd = reads.includes('bcast');
+  // Scalars take no binding; storage bindings are numbered densely after the uniform.
+  let b = 1;
+  const bind = reads
+    .map((r, k) =>
+      r === 'scalar'
+        ? ''
+        : `@group(0) @binding(${b++}) var<storage, read> x${k}: array<${wgslType(inTypes[k]!)}>;`,
+    )
+    .join('\n');
+  const loads = reads
+    .map((r, k) => {
+      if (r === 'scalar') return `let v${k} = u.sc[${k}];`;
+      const idx = r === 'same' ? 'i' : `o${k}`;
+      return `let v${k} = f32(x${k}[${idx}]);`;
+    })
+    .join(' ');
+  const offsets = nd
+    ? `var rem = i; ${reads.map((r, k) => (r === 'bcast' ? `var o${k} = 0u;` : '')).join(' ')}
+  for (var d = i32(u.rank) - 1; d >= 0; d = d - 1) {
+    let du = u32(d);
+    let s = u.shape[du / 4u][du % 4u];
+    let c = rem % s;
+    rem = rem / s;
+    ${reads.map((r, k) => (r === 'bcast' ? `o${k} = o${k} + c * u.st[${k * 2}u + du / 4u][du % 4u];` : '')).join(' ')}
+  }`
+    : '';
+  const result = outType === 'float32' ? `(${expr})` : `i32(${expr})`;
+  return `
+struct U { n: u32, rank: u32, p0: f32, p1: f32, sc: vec4<f32>, shape: array<vec4<u32>, 2>, st: array<vec4<u32>, 6> }
+@group(0) @binding(0) var<uniform> u: U;
+${bind}
+${prelude}
+@group(0) @binding(${b}) var<storage, read_write> y: array<${wgslType(outType)}>;
+${MAIN_1D(WG)} {
+  ${FLAT_INDEX(WG)}
+  if (i >= u.n) { return; }
+  ${offsets}
+  ${loads}
+  y[i] = ${result};
+}`;
+}
+
+/** Runs `expr` elementwise over broadcast operands and returns the (untracked) result. */
+export function mapElementwise(
+  name: string,
+  expr: string,
+  operands: readonly Operand[],
+  opts: { params?: [number, number]; outType?: DType; prelude?: string; shape?: Shape } = {},
+): Tensor {
+  const tensors = operands.filter((o): o is Tensor => o instanceof Tensor);
+  let outShape: number[] = opts.shape ? [...opts.shape] : [];
+  for (const t of tensors) outShape = broadcastShapes(name, outShape, t.shape);
+  const out = new Tensor(outShape, opts.outType ?? 'float32');
+  if (out.size === 0) return out;
+  const reads: Read[] = operands.map((o) =>
+    typeof o === 'number' ? 'scalar' : sameShape(o.shape, outShape) ? 'same' : 'bcast',
+  );
+  const { shape, strides } = collapse(
+    outShape,
+    operands.map((o) =>
+      typeof o === 'number' ? outShape.map(() => 0) : broadcastStrides(o.shape, outShape),
+    ),
+  );
+  if (shape.length > MAX_RANK) throw new Error(`${name}: rank ${shape.length} exceeds ${MAX_RANK}`);
+  const inTypes = operands.map((o) => (typeof o === 'number' ? 'float32' : o.dtype));
+  const k = kernel(name, elementwiseSource(expr, reads, inTypes, out.dtype, opts.prelude ?? ''));
+  const [p0, p1] = opts.params ?? [0, 0];
+  const sc = [0, 1, 2, 3].map((j) => f32(typeof operands[j] === 'number' ? (operands[j] as number) : 0));
+  const st: number[] = [];
+  for (let j = 0; j < 3; j++) st.push(...padWords(strides[j] ?? [], MAX_RANK));
+  const uniforms: UWord[] = [out.size, shape.length, f32(p0), f32(p1), ...sc, ...padWords(shape), ...st];
+  const n = Math.ceil(out.size / WG);
+  dispatch(k, uniforms, [...tensors.map((t) => t.buffer(name)), out.buffer(name)], grid(n));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Unary primitives: WGSL expression of `v0` (and params p0, p1), backward given x, y = f(x) and dy.
+type UnaryRule = {
+  expr: string;
+  grad: ((x: Tensor, y: Tensor, g: Tensor, p0: number, p1: number) => Tensor) | null;
+};
+export type UnaryOp =
+  | 'neg'
+  | 'exp'
+  | 'log'
+  | 'sqrt'
+  | 'rsqrt'
+  | 'reciprocal'
+  | 'abs'
+  | 'sign'
+  | 'square'
+  | 'sin'
+  | 'cos'
+  | 'tanh'
+  | 'sigmoid'
+  | 'relu'
+  | 'leakyRelu'
+  | 'softplus'
+  | 'log1p'
+  | 'step'
+  | 'clamp';
+
+const UNARY: Record<UnaryOp, UnaryRule> = {
+  neg: { expr: '-v0', grad: (_x, _y, g) => neg(g) },
+  exp: { expr: 'exp(v0)', grad: (_x, y, g) => mul(g, y) },
+  log: { expr: 'log(v0)', grad: (x, _y, g) => div(g, x) },
+  sqrt: { expr: 'sqrt(v0)', grad: (_x, y, g) => div(mul(g, 0.5), y) },
+  rsqrt: { expr: 'inverseSqrt(v0)', grad: (_x, y, g) => mul(g, mul(pow(y, 3), -0.5)) },
+  reciprocal: { expr: '1.0 / v0', grad: (_x, y, g) => mul(g, mul(square(y), -1)) },
+  abs: { expr: 'abs(v0)', grad: (x, _y, g) => mul(g, sign(x)) },
+  sign: { expr: 'sign(v0)', grad: null },
+  square: { expr: 'v0 * v0', grad: (x, _y, g) => mul(g, mul(x, 2)) },
+  sin: { expr: 'sin(v0)', grad: (x, _y, g) => mul(g, cos(x)) },
+  cos: { expr: 'cos(v0)', grad: (x, _y, g) => mul(g, neg(sin(x))) },
+  // tanh(x) = 1 - 2/(exp(2x)+1) stays finite for large |x| (WGSL's tanh may overflow on some drivers).
+  tanh: {
+    expr: 'select(1.0 - 2.0 / (exp(2.0 * v0) + 1.0), sign(v0), abs(v0) > 15.0)',
+    grad: (_x, y, g) => mul(g, sub(1, square(y))),
+  },
+  sigmoid: {
+    expr: 'select(exp(v0) / (1.0 + exp(v0)), 1.0 / (1.0 + exp(-v0)), v0 >= 0.0)',
+    grad: (_x, y, g) => mul(g, mul(y, sub(1, y))),
+  },
+  relu: { expr: 'max(v0, 0.0)', grad: (x, _y, g) => mul(g, step(x)) },
+  leakyRelu: {
+    expr: 'select(v0 * u.p0, v0, v0 > 0.0)',
+    grad: (x, _y, g, p) => mul(g, unary('leakyReluGrad', x, p)),
+  },
+  softplus: { expr: 'max(v0, 0.0) + log(1.0 + exp(-abs(v0)))', grad: (x, _y, g) => mul(g, sigmoid(x)) },
+  log1p: {
+    expr: 'select(log(1.0 + v0), v0 - 0.5 * v0 * v0, abs(v0) < 1e-4)',
+    grad: (x, _y, g) => div(g, add(x, 1)),
+  },
+  step: { expr: 'select(0.0, 1.0, v0 > 0.0)', grad: null },
+  // clamp's gradient passes where lo <= x <= hi; step(x - lo + tiny) is not exact, so compare directly.
+  clamp: { expr: 'clamp(v0, u.p0, u.p1)', grad: (x, _y, g, lo, hi) => mul(g, mul(ge(x, lo), le(x, hi))) },
+};
+
+const HELPERS: Record<string, string> = { leakyReluGrad: 'select(u.p0, 1.0, v0 > 0.0)' };
+
+function unary(op: UnaryOp | 'leakyReluGrad', x: Tensor, p0 = 0, p1 = 0): Tensor {
+  const rule = op in UNARY ? UNARY[op as UnaryOp] : { expr: HELPERS[op]!, grad: null };
+  const y = mapElementwise(op, rule.expr, [x], { params: [p0, p1] });
+  const grad = rule.grad;
+  if (!grad) return y;
+  return record(op, y, [x], (g) => [grad(x, y, g, p0, p1)]);
+}
+
+export const neg = (x: Tensor) => unary('neg', x);
+export const exp = (x: Tensor) => unary('exp', x);
+export const log = (x: Tensor) => unary('log', x);
+export const sqrt = (x: Tensor) => unary('sqrt', x);
+export const rsqrt = (x: Tensor) => unary('rsqrt', x);
+export const reciprocal = (x: Tensor) => unary('reciprocal', x);
+export const abs = (x: Tensor) => unary('abs', x);
+export const sign = (x: Tensor) => unary('sign', x);
+export const square = (x: Tensor) => unary('square', x);
+export const sin = (x: Tensor) => unary('sin', x);
+export const cos = (x: Tensor) => unary('cos', x);
+export const tanh = (x: Tensor) => unary('tanh', x);
+export const sigmoid = (x: Tensor) => unary('sigmoid', x);
+export const relu = (x: Tensor) => unary('relu', x);
+export const leakyRelu = (x: Tensor, negativeSlope = 0.01) => unary('leakyRelu', x, negativeSlope);
+export const softplus = (x: Tensor) => unary('softplus', x);
+export const log1p = (x: Tensor) => unary('log1p', x);
+/** 1 where x > 0, else 0 (no gradient). */
+export const step = (x: Tensor) => unary('step', x);
+export function clamp(x: Tensor, min?: number, max?: number): Tensor {
+  if (min === undefined && max === undefined) throw new Error('clamp: give min, max or both');
+  const lo = min ?? -3.4e38;
+  const hi = max ?? 3.4e38;
+  if (lo > hi) throw new Error(`clamp: min ${lo} > max ${hi}`);
+  return unary('clamp', x, lo, hi);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Binary primitives with broadcasting; scalars go into uniforms. Backward returns grads at the output
+// shape; the tape sums them back to each input's shape.
+type BinaryRule = {
+  expr: string;
+  grad: ((a: Operand, b: Operand, y: Tensor, g: Tensor) => [Tensor | null, Tensor | null]) | null;
+};
+export type BinaryOp =
+  | 'add'
+  | 'sub'
+  | 'mul'
+  | 'div'
+  | 'pow'
+  | 'maximum'
+  | 'minimum'
+  | 'eq'
+  | 'ne'
+  | 'lt'
+  | 'le'
+  | 'gt'
+  | 'ge';
+
+const BINARY: Record<BinaryOp, BinaryRule> = {
+  add: { expr: 'v0 + v1', grad: (_a, _b, _y, g) => [g, g] },
+  sub: { expr: 'v0 - v1', grad: (_a, _b, _y, g) => [g, neg(g)] },
+  mul: { expr: 'v0 * v1', grad: (a, b, _y, g) => [mul(g, b), mul(g, a)] },
+  div: { expr: 'v0 / v1', grad: (_a, b, y, g) => [div(g, b), neg(div(mul(g, y), b))] },
+  // pow: x^p for x<0 is defined for integer p (as in PyTorch); 0^0 = 1.
+  pow: {
+    expr: 'powf(v0, v1)',
+    grad: (a, b, y, g) => [
+      mul(g, mul(b, pow(a, typeof b === 'number' ? b - 1 : sub(b, 1)))),
+      mul(g, mul(y, logOrZero(a))),
+    ],
+  },
+  maximum: { expr: 'max(v0, v1)', grad: (a, b, _y, g) => tieSplit(a, b, g) },
+  minimum: { expr: 'min(v0, v1)', grad: (a, b, _y, g) => tieSplit(b, a, g) },
+  eq: { expr: 'select(0.0, 1.0, v0 == v1)', grad: null },
+  ne: { expr: 'select(0.0, 1.0, v0 != v1)', grad: null },
+  lt: { expr: 'select(0.0, 1.0, v0 < v1)', grad: null },
+  le: { expr: 'select(0.0, 1.0, v0 <= v1)', grad: null },
+  gt: { expr: 'select(0.0, 1.0, v0 > v1)', grad: null },
+  ge: { expr: 'select(0.0, 1.0, v0 >= v1)', grad: null },
+};
+
+const POW_FN = `fn powf(x: f32, p: f32) -> f32 {
+  if (p == 0.0) { return 1.0; }
+  if (x >= 0.0) { return select(pow(x, p), 0.0, x == 0.0 && p > 0.0); }
+  let m = pow(-x, p);
+  if (p == round(p)) { return select(m, -m, (i32(p) & 1) == 1); }
+  return bitcast<f32>(0x7fc00000u);
+}`;
+
+/** Gradient of max(hi, lo): to `hi` where hi > lo, half each on ties (PyTorch's rule). */
+function tieSplit(hi: Operand, lo: Operand, g: Tensor): [Tensor, Tensor] {
+  const w = add(gt(hi, lo), mul(eq(hi, lo), 0.5));
+  return [mul(g, w), mul(g, sub(1, w))];
+}
+
+function logOrZero(a: Operand): Tensor | number {
+  if (typeof a === 'number') return a > 0 ? Math.log(a) : 0;
+  return mapElementwise('logOrZero', 'select(0.0, log(v0), v0 > 0.0)', [a]);
+}
+
+function binary(op: BinaryOp, a: Operand, b: Operand): Tensor {
+  if (!(a instanceof Tensor) && !(b instanceof Tensor))
+    throw new Error(`${op}: at least one operand must be a tensor`);
+  for (const o of [a, b])
+    if (typeof o !== 'number' && !(o instanceof Tensor))
+      throw new Error(`${op}: operand must be a Tensor or a number, got ${String(o)}`);
+  const rule = BINARY[op];
+  const y =
+    op === 'pow'
+      ? mapElementwise('pow', rule.expr, [a, b], { prelude: POW_FN })
+      : mapElementwise(op, rule.expr, [a, b]);
+  const grad = rule.grad;
+  if (!grad) return y;
+  const inputs = [a, b].filter((o): o is Tensor => o instanceof Tensor);
+  return record(op, y, inputs, (g) => {
+    const [ga, gb] = grad(a, b, y, g);
+    return [...(a instanceof Tensor ? [ga] : []), ...(b instanceof Tensor ? [gb] : [])];
+  });
+}
+
+export const add = (a: Operand, b: Operand) => binary('add', a, b);
+export const sub = (a: Operand, b: Operand) => binary('sub', a, b);
+export const mul = (a: Operand, b: Operand) => binary('mul', a, b);
+export const div = (a: Operand, b: Operand) => binary('div', a, b);
+export const pow = (a: Operand, b: Operand) => binary('pow', a, b);
+export const maximum = (a: Operand, b: Operand) => binary('maximum', a, b);
+export const minimum = (a: Operand, b: Operand) => binary('minimum', a, b);
+export const eq = (a: Operand, b: Operand) => binary('eq', a, b);
+export const ne = (a: Operand, b: Operand) => binary('ne', a, b);
+export const lt = (a: Operand, b: Operand) => binary('lt', a, b);
+export const le = (a: Operand, b: Operand) => binary('le', a, b);
+export const gt = (a: Operand, b: Operand) => binary('gt', a, b);
+export const ge = (a: Operand, b: Operand) => binary('ge', a, b);
+
+/** cond ? a : b elementwise, broadcasting all three (cond is nonzero = true). */
+export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
+  const y = mapElementwise('where', 'select(v2, v1, v0 != 0.0)', [cond, a, b]);
+  const inputs = [a, b].filter((o): o is Tensor => o instanceof Tensor);
+  return record('where', y, inputs, (g) => [
+    ...(a instanceof Tensor ? [where(cond, g, 0)] : []),
+    ...(b instanceof Tensor ? [where(cond, 0, g)] : []),
+  ]);
+}
+
+export function cast(x: Tensor, dtype: DType): Tensor {
+  if (x.dtype === dtype) return clone(x);
+  // float -> int truncates toward zero like PyTorch's .int(); no gradient.
+  return mapElementwise('cast', 'v0', [x], { outType: dtype });
+}
+
+export function clone(x: Tensor): Tensor {
+  const y = mapElementwise('copy', 'v0', [x], { outType: x.dtype });
+  return record('clone', y, [x], (g) => [g]);
+}
+
+/** A tensor of `shape` filled with `value`. */
+export function full(shape: Shape, value: number, dtype: DType = 'float32'): Tensor {
+  if (typeof value !== 'number') throw new Error(`full: value must be a number, got ${String(value)}`);
+  return mapElementwise('fill', 'v0', [value], { outType: dtype, shape });
+}
+
+export function assertSameShape(op: string, a: Tensor, b: Tensor): void {
+  if (!sameShape(a.shape, b.shape))
+    throw new Error(`${op}: shapes differ: ${fmtShape(a.shape)} vs ${fmtShape(b.shape)}`);
+}

@@ -1,0 +1,129 @@
+// matmul with torch.matmul's shape rules (1-D promotion, broadcast batch dims). Operands are read through
+// strides, so the transposes in the backward rule (dA = dC·Bᵀ, dB = Aᵀ·dC) cost no copies.
+import { dispatch, kernel } from '../gpu.js';
+import { fmtShape, record, type Shape, shapeSize, Tensor } from '../tensor.js';
+import { gemmGroups, gemmSource } from './gemm.js';
+import { reshape } from './movement.js';
+import { broadcastShapes, broadcastStrides, collapse, contiguousStrides } from './shape.js';
+
+/** A batch of matrices inside a contiguous tensor, possibly transposed (strides in elements). */
+interface MatView {
+  t: Tensor;
+  batch: Shape; // leading dims
+  rows: number;
+  cols: number;
+  rs: number; // row stride
+  cs: number; // column stride
+}
+
+const asView = (t: Tensor): MatView => {
+  const r = t.shape.length;
+  return {
+    t,
+    batch: t.shape.slice(0, r - 2),
+    rows: t.shape[r - 2]!,
+    cols: t.shape[r - 1]!,
+    rs: t.shape[r - 1]!,
+    cs: 1,
+  };
+};
+const transposed = (v: MatView): MatView => ({ ...v, rows: v.cols, cols: v.rows, rs: v.cs, cs: v.rs });
+
+const MATMUL_SRC = gemmSource(
+  {
+    decls: `@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+`,
+    setup: `fn setup(z: u32) -> vec4<u32> {
+  var rem = z;
+  var oa = 0u;
+  var ob = 0u;
+  for (var d = i32(u.brank) - 1; d >= 0; d = d - 1) {
+    let s = u.bshape[d];
+    let q = rem % s;
+    rem = rem / s;
+    oa = oa + q * u.bsa[d];
+    ob = ob + q * u.bsb[d];
+  }
+  return vec4<u32>(oa, ob, 0u, 0u);
+}`,
+    readA: 'fn readA(base: vec4<u32>, m: u32, k: u32) -> f32 { return a[base.x + m * u.sam + k * u.sak]; }',
+    readB: 'fn readB(base: vec4<u32>, k: u32, n: u32) -> f32 { return b[base.y + k * u.sbk + n * u.sbn]; }',
+    write: 'fn write(z: u32, m: u32, n: u32, v: f32) { c[(z * u.M + m) * u.N + n] = v; }',
+  },
+  'brank: u32, sam: u32, sak: u32, sbk: u32, sbn: u32, bshape: vec4<u32>, bsa: vec4<u32>, bsb: vec4<u32>',
+);
+
+/** C = A·B for matrix views with broadcast batch dims; returns a contiguous (…batch, M, N) tensor. */
+function gemm(op: string, a: MatView, b: MatView): Tensor {
+  if (a.cols !== b.rows)
+    throw new Error(
+      `${op}: inner dims differ: ${fmtShape([...a.batch, a.rows, a.cols])} @ ${fmtShape([...b.batch, b.rows, b.cols])}`,
+    );
+  const batch = broadcastShapes(op, a.batch, b.batch);
+  const M = a.rows;
+  const N = b.cols;
+  const K = a.cols;
+  const c = new Tensor([...batch, M, N], 'float32');
+  if (c.size === 0) return c;
+  const matA = a.rows * a.cols;
+  const matB = b.rows * b.cols;
+  const bsa = broadcastStrides(a.batch, batch).map((s) => s * matA);
+  const bsb = broadcastStrides(b.batch, batch).map((s) => s * matB);
+  const cb = collapse(batch, [bsa, bsb, contiguousStrides(batch)]);
+  if (cb.shape.length > 4)
+    throw new Error(`${op}: more than 4 non-mergeable broadcast batch dims ${fmtShape(batch)}`);
+  const nb = shapeSize(batch);
+  const pad4 = (v: number[]) => [...v, ...new Array<number>(4 - v.length).fill(0)];
+  const u = [
+    M,
+    N,
+    K,
+    cb.shape.length,
+    a.rs,
+    a.cs,
+    b.rs,
+    b.cs,
+    ...pad4(cb.shape),
+    ...pad4(cb.strides[0]!),
+    ...pad4(cb.strides[1]!),
+  ];
+  dispatch(
+    kernel('matmul', MATMUL_SRC),
+    u,
+    [a.t.buffer(op), b.t.buffer(op), c.buffer(op)],
+    gemmGroups(M, N, nb),
+  );
+  return c;
+}
+
+/** Differentiable C = A·B on ≥2-D operands. */
+function matmul2(a: Tensor, b: Tensor): Tensor {
+  const c = gemm('matmul', asView(a), asView(b));
+  return record('matmul', c, [a, b], (g) => [
+    a.requiresGrad ? gemm('matmul_backward', asView(g), transposed(asView(b))) : null,
+    b.requiresGrad ? gemm('matmul_backward', transposed(asView(a)), asView(g)) : null,
+  ]);
+}
+
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32')
+    throw new Error(`matmul: expected float32 operands, got ${a.dtype} and ${b.dtype}`);
+  if (a.shape.length === 0 || b.shape.length === 0)
+    throw new Error(
+      `matmul: both operands need at least 1 dim, got ${fmtShape(a.shape)} @ ${fmtShape(b.shape)}`,
+    );
+  const a2 = a.shape.length === 1 ? reshape(a, [1, a.shape[0]!]) : a;
+  const b2 = b.shape.length === 1 ? reshape(b, [b.shape[0]!, 1]) : b;
+  if (a2.shape[a2.shape.length - 1] !== b2.shape[b2.shape.length - 2])
+    throw new Error(`matmul: inner dims differ: ${fmtShape(a.shape)} @ ${fmtShape(b.shape)}`);
+  const c = matmul2(a2, b2);
+  if (a2 === a && b2 === b) return c;
+  const shape = [...c.shape];
+  if (b.shape.length === 1) shape.pop();
+  if (a.shape.length === 1) shape.splice(shape.length - (b.shape.length === 1 ? 1 : 2), 1);
+  return reshape(c, shape);
+}
+
+export const mm = matmul;
