@@ -12,10 +12,18 @@ export {
   setDevice,
   sync,
 } from './gpu.js';
+export {
+  type Conv2dOptions,
+  type ConvTranspose2dOptions,
+  conv2d,
+  convTranspose2d,
+  type Pair,
+} from './ops/conv.js';
 export * from './ops/elementwise.js';
 export { matmul, mm } from './ops/linalg.js';
 export * from './ops/movement.js';
 export { oneHot } from './ops/onehot.js';
+export { avgPool2d, interpolate, maxPool2d, type PoolOptions, upsampleNearest2d } from './ops/pool.js';
 export { manualSeed, rand, randn, rngState, setRngState } from './ops/random.js';
 export {
   argmax,

@@ -10,13 +10,16 @@
 export interface GemmHooks {
   /** Extra bindings/uniform-independent declarations (bindings 1.. in order given by the caller). */
   decls: string;
-  /** fn setup(z: u32) -> vec4<u32>: per-batch values computed once (e.g. operand base offsets). */
+  /**
+   * fn setup(z: u32) -> vec4<u32>: per-batch values computed once; .x/.y are free for the hooks (e.g.
+   * operand offsets), .z/.w are the K range [k0, k1) this batch entry sums over (split-K uses it).
+   */
   setup: string;
   /** fn readA(base: vec4<u32>, m: u32, k: u32) -> f32 (m < M, k < K guaranteed). */
   readA: string;
   /** fn readB(base: vec4<u32>, k: u32, n: u32) -> f32 (k < K, n < N guaranteed). */
   readB: string;
-  /** fn write(z: u32, m: u32, n: u32, v: f32) (only called for m < M, n < N). */
+  /** fn write(z: u32, base: vec4<u32>, m: u32, n: u32, v: f32) (only called for m < M, n < N). */
   write: string;
 }
 
@@ -57,15 +60,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   ${rows.map((i) => `let rm${i} = min(m0 + ${i}u, u.M - 1u);`).join('\n  ')}
   ${cols.map((j) => `let cn${j} = min(n0 + ${j * WG_X}u, u.N - 1u);`).join('\n  ')}
   ${rows.map((i) => `var acc${i} = vec4<f32>(0.0);`).join('\n  ')}
-  let K4 = u.K & ~3u;
-  var k0 = 0u;
+  let K4 = base.z + ((base.w - base.z) & ~3u);
+  var k0 = base.z;
   loop {
     if (k0 >= K4) { break; }
     ${[0, 1, 2, 3].map((q) => step(`k0 + ${q}u`)).join('')}
     k0 = k0 + 4u;
   }
   loop {
-    if (k0 >= u.K) { break; }
+    if (k0 >= base.w) { break; }
     ${step('k0')}
     k0 = k0 + 1u;
   }
@@ -74,7 +77,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       cols
         .map(
           (j) =>
-            `if (m0 + ${i}u < u.M && n0 + ${j * WG_X}u < u.N) { write(z, m0 + ${i}u, n0 + ${j * WG_X}u, acc${i}[${j}]); }`,
+            `if (m0 + ${i}u < u.M && n0 + ${j * WG_X}u < u.N) { write(z, base, m0 + ${i}u, n0 + ${j * WG_X}u, acc${i}[${j}]); }`,
         )
         .join('\n  '),
     )

@@ -46,11 +46,11 @@ const MATMUL_SRC = gemmSource(
     oa = oa + q * u.bsa[d];
     ob = ob + q * u.bsb[d];
   }
-  return vec4<u32>(oa, ob, 0u, 0u);
+  return vec4<u32>(oa, ob, 0u, u.K);
 }`,
     readA: 'fn readA(base: vec4<u32>, m: u32, k: u32) -> f32 { return a[base.x + m * u.sam + k * u.sak]; }',
     readB: 'fn readB(base: vec4<u32>, k: u32, n: u32) -> f32 { return b[base.y + k * u.sbk + n * u.sbn]; }',
-    write: 'fn write(z: u32, m: u32, n: u32, v: f32) { c[(z * u.M + m) * u.N + n] = v; }',
+    write: 'fn write(z: u32, base: vec4<u32>, m: u32, n: u32, v: f32) { c[(z * u.M + m) * u.N + n] = v; }',
   },
   'brank: u32, sam: u32, sak: u32, sbk: u32, sbn: u32, bshape: vec4<u32>, bsa: vec4<u32>, bsb: vec4<u32>',
 );

@@ -1,0 +1,243 @@
+// 2-D pooling and nearest upsampling (NCHW). Forward: one thread per output; backward: one thread per input
+// element gathering from the outputs whose window covers it (no atomics, deterministic).
+import { dispatch, FLAT_INDEX, grid, kernel, MAIN_1D } from '../gpu.js';
+import { fmtShape, record, Tensor } from '../tensor.js';
+import { type Pair, pair } from './conv.js';
+
+const WG = 64;
+const FIELDS =
+  'n: u32, H: u32, W: u32, OH: u32, OW: u32, kH: u32, kW: u32, sh: u32, sw: u32, ph: u32, pw: u32, includePad: u32';
+const HEAD = (bindings: string) => `
+struct U { ${FIELDS} }
+@group(0) @binding(0) var<uniform> u: U;
+${bindings}
+${MAIN_1D(WG)} {
+  ${FLAT_INDEX(WG)}
+  if (i >= u.n) { return; }`;
+
+// Output windows (oh, ow) whose taps cover input (ih, iw): oh·s − p ≤ ih ≤ oh·s − p + k − 1.
+const COVERING = `
+  let iw = i % u.W; let ih = (i / u.W) % u.H; let plane = i / (u.W * u.H);
+  let lh = i32(ih + u.ph) - i32(u.kH) + 1; let lw = i32(iw + u.pw) - i32(u.kW) + 1;
+  let oh0 = u32(max(0, (lh + i32(u.sh) - 1) / i32(u.sh))); let ow0 = u32(max(0, (lw + i32(u.sw) - 1) / i32(u.sw)));
+  let oh1 = min((ih + u.ph) / u.sh + 1u, u.OH); let ow1 = min((iw + u.pw) / u.sw + 1u, u.OW);
+  var acc = 0.0;
+  for (var oh = oh0; oh < oh1; oh = oh + 1u) {
+    for (var ow = ow0; ow < ow1; ow = ow + 1u) {
+      let o = (plane * u.OH + oh) * u.OW + ow;`;
+
+const WINDOW = `
+  let ow = i % u.OW; let oh = (i / u.OW) % u.OH; let plane = i / (u.OW * u.OH);
+  let h0 = i32(oh * u.sh) - i32(u.ph); let w0 = i32(ow * u.sw) - i32(u.pw);`;
+
+const MAX_FWD = `${HEAD(`@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> idx: array<i32>;`)}${WINDOW}
+  var best = -3.402823e38; var arg = -1;
+  for (var kh = 0u; kh < u.kH; kh = kh + 1u) {
+    let ih = h0 + i32(kh);
+    if (ih < 0 || ih >= i32(u.H)) { continue; }
+    for (var kw = 0u; kw < u.kW; kw = kw + 1u) {
+      let iw = w0 + i32(kw);
+      if (iw < 0 || iw >= i32(u.W)) { continue; }
+      let v = x[(plane * u.H + u32(ih)) * u.W + u32(iw)];
+      if (v > best || arg < 0 || (v != v && best == best)) { best = v; arg = ih * i32(u.W) + iw; }
+    }
+  }
+  y[i] = best; idx[i] = arg;
+}`;
+
+const MAX_BWD = `${HEAD(`@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read> idx: array<i32>;
+@group(0) @binding(3) var<storage, read_write> gx: array<f32>;`)}${COVERING}
+      if (idx[o] == i32(ih * u.W + iw)) { acc = acc + g[o]; }
+    }
+  }
+  gx[i] = acc;
+}`;
+
+// Divisor of an average window: kH·kW with count_include_pad, else the taps inside the input.
+const DIVISOR = `
+fn divisor(oh: u32, ow: u32) -> f32 {
+  if (u.includePad == 1u) { return f32(u.kH * u.kW); }
+  let h0 = i32(oh * u.sh) - i32(u.ph); let w0 = i32(ow * u.sw) - i32(u.pw);
+  let hh = min(h0 + i32(u.kH), i32(u.H)) - max(h0, 0); let ww = min(w0 + i32(u.kW), i32(u.W)) - max(w0, 0);
+  return f32(max(hh, 1) * max(ww, 1));
+}`;
+
+const AVG_FWD = `${DIVISOR}${HEAD(`@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;`)}${WINDOW}
+  var acc = 0.0;
+  for (var kh = 0u; kh < u.kH; kh = kh + 1u) {
+    let ih = h0 + i32(kh);
+    if (ih < 0 || ih >= i32(u.H)) { continue; }
+    for (var kw = 0u; kw < u.kW; kw = kw + 1u) {
+      let iw = w0 + i32(kw);
+      if (iw < 0 || iw >= i32(u.W)) { continue; }
+      acc = acc + x[(plane * u.H + u32(ih)) * u.W + u32(iw)];
+    }
+  }
+  y[i] = acc / divisor(oh, ow);
+}`;
+
+const AVG_BWD = `${DIVISOR}${HEAD(`@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read_write> gx: array<f32>;`)}${COVERING}
+      acc = acc + g[o] / divisor(oh, ow);
+    }
+  }
+  gx[i] = acc;
+}`;
+
+// Nearest: y[oh, ow] = x[⌊oh·H/OH⌋, ⌊ow·W/OW⌋]; the outputs reading input row ih are oh ∈ [⌈ih·OH/H⌉, ⌈(ih+1)·OH/H⌉).
+const NEAREST_FWD = `${HEAD(`@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;`)}
+  let ow = i % u.OW; let oh = (i / u.OW) % u.OH; let plane = i / (u.OW * u.OH);
+  let ih = min(oh * u.H / u.OH, u.H - 1u); let iw = min(ow * u.W / u.OW, u.W - 1u);
+  y[i] = x[(plane * u.H + ih) * u.W + iw];
+}`;
+
+const NEAREST_BWD = `${HEAD(`@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read_write> gx: array<f32>;`)}
+  let iw = i % u.W; let ih = (i / u.W) % u.H; let plane = i / (u.W * u.H);
+  let oh0 = (ih * u.OH + u.H - 1u) / u.H; let oh1 = min(((ih + 1u) * u.OH + u.H - 1u) / u.H, u.OH);
+  let ow0 = (iw * u.OW + u.W - 1u) / u.W; let ow1 = min(((iw + 1u) * u.OW + u.W - 1u) / u.W, u.OW);
+  var acc = 0.0;
+  for (var oh = oh0; oh < oh1; oh = oh + 1u) {
+    for (var ow = ow0; ow < ow1; ow = ow + 1u) { acc = acc + g[(plane * u.OH + oh) * u.OW + ow]; }
+  }
+  gx[i] = acc;
+}`;
+
+type Win = {
+  H: number;
+  W: number;
+  OH: number;
+  OW: number;
+  k: [number, number];
+  s: [number, number];
+  p: [number, number];
+  includePad: boolean;
+};
+const uniforms = (n: number, q: Win) => [
+  n,
+  q.H,
+  q.W,
+  q.OH,
+  q.OW,
+  ...q.k,
+  ...q.s,
+  ...q.p,
+  q.includePad ? 1 : 0,
+];
+
+function launch(name: string, src: string, n: number, q: Win, bufs: GPUBuffer[]): void {
+  if (n > 0) dispatch(kernel(name, src), uniforms(n, q), bufs, grid(Math.ceil(n / WG)));
+}
+
+function window(
+  op: string,
+  x: Tensor,
+  kernelSize: Pair,
+  stride: Pair | undefined,
+  padding: Pair,
+  includePad: boolean,
+): Win {
+  if (x.shape.length !== 4)
+    throw new Error(`${op}: input must be 4-D (B, C, H, W), got ${fmtShape(x.shape)}`);
+  if (x.dtype !== 'float32') throw new Error(`${op}: input must be float32, got ${x.dtype}`);
+  const k = pair(op, 'kernelSize', kernelSize, 1);
+  const s = pair(op, 'stride', stride ?? kernelSize, 1);
+  const p = pair(op, 'padding', padding, 0);
+  if (p[0] * 2 > k[0] || p[1] * 2 > k[1])
+    throw new Error(`${op}: padding ${p} must be at most half the kernel size ${k}`);
+  const [, , H, W] = x.shape as [number, number, number, number];
+  const OH = Math.floor((H + 2 * p[0] - k[0]) / s[0]) + 1;
+  const OW = Math.floor((W + 2 * p[1] - k[1]) / s[1]) + 1;
+  if (OH < 1 || OW < 1)
+    throw new Error(`${op}: kernel ${k} is larger than the padded input ${H}x${W} (padding ${p})`);
+  return { H, W, OH, OW, k, s, p, includePad };
+}
+
+export interface PoolOptions {
+  stride?: Pair;
+  padding?: Pair;
+}
+
+/** Max pooling (PyTorch's max_pool2d, ceil_mode false): padding acts as −∞. */
+export function maxPool2d(x: Tensor, kernelSize: Pair, opts: PoolOptions = {}): Tensor {
+  const q = window('maxPool2d', x, kernelSize, opts.stride, opts.padding ?? 0, false);
+  const [B, C] = x.shape as [number, number];
+  const y = new Tensor([B, C, q.OH, q.OW], 'float32');
+  const idx = new Tensor([B, C, q.OH, q.OW], 'int32');
+  launch('maxpool_forward', MAX_FWD, y.size, q, [
+    x.buffer('maxPool2d'),
+    y.buffer('maxPool2d'),
+    idx.buffer('maxPool2d'),
+  ]);
+  if (
+    !record('maxPool2d', y, [x], (g) => {
+      const gx = new Tensor(x.shape, 'float32');
+      launch('maxpool_backward', MAX_BWD, gx.size, q, [
+        g.buffer('maxPool2d'),
+        idx.buffer('maxPool2d'),
+        gx.buffer('maxPool2d'),
+      ]);
+      idx.dispose();
+      return [gx];
+    }).gradFn
+  )
+    idx.dispose();
+  return y;
+}
+
+/** Average pooling (PyTorch's avg_pool2d, ceil_mode false; countIncludePad defaults to true). */
+export function avgPool2d(
+  x: Tensor,
+  kernelSize: Pair,
+  opts: PoolOptions & { countIncludePad?: boolean } = {},
+): Tensor {
+  const q = window('avgPool2d', x, kernelSize, opts.stride, opts.padding ?? 0, opts.countIncludePad ?? true);
+  const [B, C] = x.shape as [number, number];
+  const y = new Tensor([B, C, q.OH, q.OW], 'float32');
+  launch('avgpool_forward', AVG_FWD, y.size, q, [x.buffer('avgPool2d'), y.buffer('avgPool2d')]);
+  return record('avgPool2d', y, [x], (g) => {
+    const gx = new Tensor(x.shape, 'float32');
+    launch('avgpool_backward', AVG_BWD, gx.size, q, [g.buffer('avgPool2d'), gx.buffer('avgPool2d')]);
+    return [gx];
+  });
+}
+
+/** Nearest-neighbour resize of (B, C, H, W) to (B, C, outH, outW), PyTorch's 'nearest' index rule. */
+export function upsampleNearest2d(x: Tensor, size: Pair): Tensor {
+  const op = 'upsampleNearest2d';
+  if (x.shape.length !== 4)
+    throw new Error(`${op}: input must be 4-D (B, C, H, W), got ${fmtShape(x.shape)}`);
+  const [OH, OW] = pair(op, 'size', size, 1);
+  const [B, C, H, W] = x.shape as [number, number, number, number];
+  const q: Win = { H, W, OH, OW, k: [1, 1], s: [1, 1], p: [0, 0], includePad: false };
+  const y = new Tensor([B, C, OH, OW], 'float32');
+  launch('nearest_forward', NEAREST_FWD, y.size, q, [x.buffer(op), y.buffer(op)]);
+  return record(op, y, [x], (g) => {
+    const gx = new Tensor(x.shape, 'float32');
+    launch('nearest_backward', NEAREST_BWD, gx.size, q, [g.buffer(op), gx.buffer(op)]);
+    return [gx];
+  });
+}
+
+/** torch.nn.functional.interpolate for mode 'nearest': give `size` or an integer-or-float `scaleFactor`. */
+export function interpolate(
+  x: Tensor,
+  opts: { size?: Pair; scaleFactor?: number | readonly [number, number]; mode?: 'nearest' },
+): Tensor {
+  if ((opts.mode ?? 'nearest') !== 'nearest')
+    throw new Error(`interpolate: only mode 'nearest' is supported, got '${opts.mode}'`);
+  if (x.shape.length !== 4)
+    throw new Error(`interpolate: input must be 4-D (B, C, H, W), got ${fmtShape(x.shape)}`);
+  if ((opts.size === undefined) === (opts.scaleFactor === undefined))
+    throw new Error('interpolate: give exactly one of size and scaleFactor');
+  if (opts.size !== undefined) return upsampleNearest2d(x, opts.size);
+  const sf = typeof opts.scaleFactor === 'number' ? [opts.scaleFactor, opts.scaleFactor] : opts.scaleFactor!;
+  if (sf.some((f) => !(f > 0)))
+    throw new Error(`interpolate: scaleFactor must be positive, got ${JSON.stringify(opts.scaleFactor)}`);
+  return upsampleNearest2d(x, [Math.floor(x.shape[2]! * sf[0]!), Math.floor(x.shape[3]! * sf[1]!)]);
+}
