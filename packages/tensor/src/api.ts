@@ -20,7 +20,7 @@ export {
   type Pair,
 } from './ops/conv.js';
 export * from './ops/elementwise.js';
-export { matmul, mm } from './ops/linalg.js';
+export { linear, matmul, mm } from './ops/linalg.js';
 export * from './ops/movement.js';
 export { oneHot } from './ops/onehot.js';
 export { avgPool2d, interpolate, maxPool2d, type PoolOptions, upsampleNearest2d } from './ops/pool.js';

@@ -4,6 +4,7 @@ import { dispatch, kernel } from '../gpu.js';
 import { fmtShape, record, type Shape, shapeSize, Tensor } from '../tensor.js';
 import { gemmGroups, gemmSource } from './gemm.js';
 import { reshape } from './movement.js';
+import { sum } from './reduce.js';
 import { broadcastShapes, broadcastStrides, collapse, contiguousStrides } from './shape.js';
 
 /** A batch of matrices inside a contiguous tensor, possibly transposed (strides in elements). */
@@ -29,13 +30,16 @@ const asView = (t: Tensor): MatView => {
 };
 const transposed = (v: MatView): MatView => ({ ...v, rows: v.cols, cols: v.rows, rs: v.cs, cs: v.rs });
 
-const MATMUL_SRC = gemmSource(
-  {
-    decls: `@group(0) @binding(1) var<storage, read> a: array<f32>;
+// With `bias`, the epilogue adds bias[n] (linear layers: one pass, no separate broadcast add).
+const matmulSource = (bias: boolean) =>
+  gemmSource(
+    {
+      decls: `@group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+${bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
 `,
-    setup: `fn setup(z: u32) -> vec4<u32> {
+      setup: `fn setup(z: u32) -> vec4<u32> {
   var rem = z;
   var oa = 0u;
   var ob = 0u;
@@ -48,15 +52,15 @@ const MATMUL_SRC = gemmSource(
   }
   return vec4<u32>(oa, ob, 0u, u.K);
 }`,
-    readA: 'fn readA(base: vec4<u32>, m: u32, k: u32) -> f32 { return a[base.x + m * u.sam + k * u.sak]; }',
-    readB: 'fn readB(base: vec4<u32>, k: u32, n: u32) -> f32 { return b[base.y + k * u.sbk + n * u.sbn]; }',
-    write: 'fn write(z: u32, base: vec4<u32>, m: u32, n: u32, v: f32) { c[(z * u.M + m) * u.N + n] = v; }',
-  },
-  'brank: u32, sam: u32, sak: u32, sbk: u32, sbn: u32, bshape: vec4<u32>, bsa: vec4<u32>, bsb: vec4<u32>',
-);
+      readA: 'fn readA(base: vec4<u32>, m: u32, k: u32) -> f32 { return a[base.x + m * u.sam + k * u.sak]; }',
+      readB: 'fn readB(base: vec4<u32>, k: u32, n: u32) -> f32 { return b[base.y + k * u.sbk + n * u.sbn]; }',
+      write: `fn write(z: u32, base: vec4<u32>, m: u32, n: u32, v: f32) { c[(z * u.M + m) * u.N + n] = v${bias ? ' + bias[n]' : ''}; }`,
+    },
+    'brank: u32, sam: u32, sak: u32, sbk: u32, sbn: u32, bshape: vec4<u32>, bsa: vec4<u32>, bsb: vec4<u32>',
+  );
 
 /** C = A·B for matrix views with broadcast batch dims; returns a contiguous (…batch, M, N) tensor. */
-function gemm(op: string, a: MatView, b: MatView): Tensor {
+function gemm(op: string, a: MatView, b: MatView, bias?: Tensor): Tensor {
   if (a.cols !== b.rows)
     throw new Error(
       `${op}: inner dims differ: ${fmtShape([...a.batch, a.rows, a.cols])} @ ${fmtShape([...b.batch, b.rows, b.cols])}`,
@@ -89,12 +93,8 @@ function gemm(op: string, a: MatView, b: MatView): Tensor {
     ...pad4(cb.strides[0]!),
     ...pad4(cb.strides[1]!),
   ];
-  dispatch(
-    kernel('matmul', MATMUL_SRC),
-    u,
-    [a.t.buffer(op), b.t.buffer(op), c.buffer(op)],
-    gemmGroups(M, N, nb),
-  );
+  const bufs = [a.t.buffer(op), b.t.buffer(op), c.buffer(op), ...(bias ? [bias.buffer(op)] : [])];
+  dispatch(kernel(bias ? 'matmul_bias' : 'matmul', matmulSource(!!bias)), u, bufs, gemmGroups(M, N, nb));
   return c;
 }
 
@@ -127,3 +127,39 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 }
 
 export const mm = matmul;
+
+/**
+ * torch.nn.functional.linear: y = x·wᵀ + b for x (…, in), w (out, in), b (out). wᵀ is read through strides
+ * and the bias is added in the GEMM's epilogue.
+ */
+export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
+  const op = 'linear';
+  if (x.dtype !== 'float32' || w.dtype !== 'float32')
+    throw new Error(`${op}: expected float32 operands, got ${x.dtype} and ${w.dtype}`);
+  if (w.shape.length !== 2) throw new Error(`${op}: weight must be 2-D (out, in), got ${fmtShape(w.shape)}`);
+  const [out, inF] = w.shape as [number, number];
+  if (x.shape.length < 1 || x.shape[x.shape.length - 1] !== inF)
+    throw new Error(
+      `${op}: input ${fmtShape(x.shape)} does not end in the weight's in_features ${inF} (weight ${fmtShape(w.shape)})`,
+    );
+  if (b && (b.shape.length !== 1 || b.shape[0] !== out))
+    throw new Error(`${op}: bias must have shape [${out}], got ${fmtShape(b.shape)}`);
+  const lead = x.shape.slice(0, -1);
+  const x2 = reshape(x, [shapeSize(lead), inF]);
+  const y2 = gemm(op, asView(x2), transposed(asView(w)), b ?? undefined);
+  const y = reshape(y2, [...lead, out]);
+  x2.dispose();
+  y2.dispose();
+  return record(op, y, b ? [x, w, b] : [x, w], (g) => {
+    const g2 = reshape(g, [shapeSize(lead), out]);
+    const xx = reshape(x, [shapeSize(lead), inF]);
+    const gx2 = x.requiresGrad ? gemm(op, asView(g2), asView(w)) : null;
+    const gx = gx2 ? reshape(gx2, [...x.shape]) : null;
+    gx2?.dispose();
+    const gw = w.requiresGrad ? gemm(op, transposed(asView(g2)), asView(xx)) : null;
+    const gb = b?.requiresGrad ? sum(g2, 0) : null;
+    g2.dispose();
+    xx.dispose();
+    return [gx, gw, gb];
+  });
+}
