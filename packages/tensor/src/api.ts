@@ -4,13 +4,22 @@ export * from './creation.js';
 export {
   type AdapterSummary,
   adapterSummary,
+  dispatch,
   dispatchStats,
   emptyCache,
+  FLAT_INDEX,
+  f32,
+  grid,
   isDebug,
+  // Low-level kernel API for packages that add fused kernels (optimizers, losses).
+  type Kernel,
+  kernel,
   limits,
+  MAIN_1D,
   setDebug,
   setDevice,
   sync,
+  type UWord,
 } from './gpu.js';
 export {
   type Conv2dOptions,
@@ -39,6 +48,7 @@ export {
 } from './ops/reduce.js';
 export {
   type DType,
+  fmtShape,
   type GradNode,
   isGradEnabled,
   keep,
@@ -49,6 +59,7 @@ export {
   record,
   type Shape,
   scope,
+  shapeSize,
   sumTo,
   Tensor,
 } from './tensor.js';
