@@ -115,7 +115,7 @@ t('optimizer state round-trips through stateDict()', async () => {
   const ob = new Adam(b, { lr: 0.1, amsgrad: true });
   run(b, ob, 3);
   const c = mk();
-  c.forEach((p, i) => p.assign(b[i]!.clone()));
+  for (const [i, p] of c.entries()) p.assign(b[i]!.clone());
   const oc = new Adam(c, { lr: 0.1, amsgrad: true });
   oc.loadStateDict(ob.stateDict());
   assert.is(oc.stepCount, 3);
