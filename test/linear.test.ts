@@ -1,5 +1,6 @@
 import { linear } from '@wgrad/tensor';
-import { R, checkGrad, gpuSuite, randRef } from './helpers.js';
+import { checkGrad, gpuSuite, R, randRef } from './helpers.js';
+
 const t = gpuSuite('linear');
 t('linear matches x·wᵀ + b and its gradients', async () => {
   for (const lead of [[5], [2, 3]]) {
@@ -10,6 +11,11 @@ t('linear matches x·wᵀ + b and its gradients', async () => {
       ([x, w, b]) => R.binary(R.matmul(x!, R.permute(w!, [1, 0])), b!, (p, q) => p + q),
     );
   }
-  await checkGrad('linear no bias', [randRef([3, 33], 4), randRef([9, 33], 5)], ([x, w]) => linear(x!, w!), ([x, w]) => R.matmul(x!, R.permute(w!, [1, 0])));
+  await checkGrad(
+    'linear no bias',
+    [randRef([3, 33], 4), randRef([9, 33], 5)],
+    ([x, w]) => linear(x!, w!),
+    ([x, w]) => R.matmul(x!, R.permute(w!, [1, 0])),
+  );
 });
 t.run();
