@@ -140,6 +140,7 @@ export interface Kernel {
   name: string;
   code: string;
   pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
 }
 const pipelines = new Map<string, Kernel>();
 
@@ -154,8 +155,22 @@ export function kernel(name: string, code: string): Kernel {
       compute: { module, entryPoint: 'main' },
       label: name,
     });
-    k = { name, code, pipeline };
+    k = { name, code, pipeline, layout: pipeline.getBindGroupLayout(0) };
     pipelines.set(code, k);
+  }
+  return k;
+}
+
+const byKey = new Map<string, Kernel>();
+/**
+ * The pipeline for the kernel variant named `key`, generating its source with `make()` only the first time
+ * (ops with templated kernels call this on every dispatch; `key` must encode every template argument).
+ */
+export function kernelFor(key: string, make: () => string): Kernel {
+  let k = byKey.get(key);
+  if (!k) {
+    k = kernel(key.split('|')[0]!, make());
+    byKey.set(key, k);
   }
   return k;
 }
@@ -252,7 +267,7 @@ export function dispatch(
     throw new Error(
       `${k.name}: dispatch of [${x}, ${y}, ${z}] workgroups exceeds the adapter limit ${r.maxWorkgroupsPerDim}`,
     );
-  const bindGroup = r.device.createBindGroup({ layout: k.pipeline.getBindGroupLayout(0), entries });
+  const bindGroup = r.device.createBindGroup({ layout: k.layout, entries });
   const pass = computePass();
   pass.setPipeline(k.pipeline);
   pass.setBindGroup(0, bindGroup);

@@ -5,7 +5,7 @@
 //   convWeightGrad gw = conv2d's dL/dw(gy, x)    M = Cout/g,  N = Cin/g·kH·kW, K = B·OH·OW (split along K)
 // conv2d:          forward convForward; dx convInputGrad; dw convWeightGrad(gy, x)
 // convTranspose2d: forward convInputGrad; dx convForward(gy); dw convWeightGrad(x, gy)  (roles swapped)
-import { dispatch, kernel } from '../gpu.js';
+import { dispatch, kernelFor } from '../gpu.js';
 import { fmtShape, record, Tensor } from '../tensor.js';
 import { gemmGroups, gemmSource, TILE_M, TILE_N } from './gemm.js';
 import { reshape } from './movement.js';
@@ -167,7 +167,7 @@ ${X_AT}`,
 
 function run(
   name: string,
-  src: string,
+  src: () => string,
   q: Geom,
   mnk: [number, number, number],
   zs: number,
@@ -176,7 +176,7 @@ function run(
 ): void {
   const [M, N, K] = mnk;
   const [gx, gy] = gemmGroups(M, N, 1);
-  dispatch(kernel(name, src), [M, N, K, ...words(q), ...extra], buffers, [gx, gy, zs]);
+  dispatch(kernelFor(name, src), [M, N, K, ...words(q), ...extra], buffers, [gx, gy, zs]);
 }
 
 function convForward(x: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: string): Tensor {
@@ -184,8 +184,8 @@ function convForward(x: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: string
   if (y.size === 0) return y;
   const bufs = [x.buffer(op), w.buffer(op), y.buffer(op), ...(b ? [b.buffer(op)] : [])];
   run(
-    'conv_forward',
-    forwardSource(!!b),
+    b ? 'conv_forward_bias' : 'conv_forward',
+    () => forwardSource(!!b),
     q,
     [q.B * q.OH * q.OW, q.Cout / q.g, (q.Cin / q.g) * q.kH * q.kW],
     q.g,
@@ -199,8 +199,8 @@ function convInputGrad(gy: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: str
   if (gx.size === 0) return gx;
   const bufs = [gy.buffer(op), w.buffer(op), gx.buffer(op), ...(b ? [b.buffer(op)] : [])];
   run(
-    'conv_input_grad',
-    inputGradSource(!!b),
+    b ? 'conv_input_grad_bias' : 'conv_input_grad',
+    () => inputGradSource(!!b),
     q,
     [q.B * q.H * q.W, q.Cin / q.g, (q.Cout / q.g) * q.kH * q.kW],
     q.g,
@@ -220,7 +220,7 @@ function convWeightGrad(gy: Tensor, x: Tensor, q: Geom, op: string): Tensor {
   const partial = new Tensor([S, q.Cout, N], 'float32');
   run(
     'conv_weight_grad',
-    weightGradSource,
+    () => weightGradSource,
     q,
     [M, N, K],
     q.g * S,

@@ -1,6 +1,6 @@
 // matmul with torch.matmul's shape rules (1-D promotion, broadcast batch dims). Operands are read through
 // strides, so the transposes in the backward rule (dA = dC·Bᵀ, dB = Aᵀ·dC) cost no copies.
-import { dispatch, kernel } from '../gpu.js';
+import { dispatch, kernelFor } from '../gpu.js';
 import { fmtShape, record, type Shape, shapeSize, Tensor } from '../tensor.js';
 import { gemmGroups, gemmSource } from './gemm.js';
 import { reshape } from './movement.js';
@@ -94,7 +94,12 @@ function gemm(op: string, a: MatView, b: MatView, bias?: Tensor): Tensor {
     ...pad4(cb.strides[1]!),
   ];
   const bufs = [a.t.buffer(op), b.t.buffer(op), c.buffer(op), ...(bias ? [bias.buffer(op)] : [])];
-  dispatch(kernel(bias ? 'matmul_bias' : 'matmul', matmulSource(!!bias)), u, bufs, gemmGroups(M, N, nb));
+  dispatch(
+    kernelFor(bias ? 'matmul_bias' : 'matmul', () => matmulSource(!!bias)),
+    u,
+    bufs,
+    gemmGroups(M, N, nb),
+  );
   return c;
 }
 

@@ -1,0 +1,7 @@
+// @wgrad/vae: VAEs and autoencoders for anomaly detection: models, loss, trainer, scores, metrics.
+
+export * from './loss.js';
+export * from './metrics.js';
+export * from './models.js';
+export * from './score.js';
+export * from './trainer.js';
