@@ -1,0 +1,282 @@
+// Shared benchmark helpers: command-line options, the run header, GPU timing, accuracy and markdown tables.
+// Used by bench/matmul.ts (and later by the conv and training benches).
+//
+// Timing method (`measure`): one warm-up call (compiles the pipelines, touches the buffers) and a sync; then a
+// calibration that grows the iteration count N until one batch takes ≥ the target time (0.5 s; --quick 0.2 s);
+// then `reps` measurements (3; --quick 1), each encoding N iterations back-to-back and awaiting `sync()` once
+// at the end. The reported time per iteration is the median of the reps. Cases compared with each other are
+// measured interleaved (`measureAll`).
+
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { adapterSummary, sync } from '@wgrad/tensor';
+
+// ---------------------------------------------------------------------------------------------------------
+// Options
+
+export interface CommonOptions {
+  /** Fewer and shorter measurements (smoke runs, CI). */
+  quick: boolean;
+  /** Where to write the results as JSON (null: don't). */
+  json: string | null;
+  /** Minimum seconds one measurement (N iterations + one sync) should take. */
+  targetSeconds: number;
+  /** Number of measurements; the median is reported. */
+  reps: number;
+}
+
+type StringOpts = Record<string, { default?: string; help: string }>;
+
+/**
+ * Parses `--quick`, `--json FILE`, `--help` and the bench's own string options (`extra`). Exits with usage on
+ * `--help` or an unknown option.
+ */
+export function parseBenchArgs<S extends StringOpts>(
+  usage: string,
+  extra: S,
+  argv: string[] = process.argv.slice(2),
+): CommonOptions & { [K in keyof S]: string | undefined } {
+  const options: Record<string, { type: 'string' | 'boolean'; default?: string }> = {
+    quick: { type: 'boolean' },
+    json: { type: 'string' },
+    help: { type: 'boolean' },
+  };
+  for (const [k, o] of Object.entries(extra))
+    options[k] = o.default === undefined ? { type: 'string' } : { type: 'string', default: o.default };
+  const help = [
+    usage,
+    'options:',
+    '  --quick            fewer, shorter measurements',
+    '  --json FILE        also write the results as JSON to FILE',
+    ...Object.entries(extra).map(([k, o]) => `  ${`--${k} VALUE`.padEnd(18)} ${o.help}`),
+  ].join('\n');
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+  } catch (e) {
+    console.error(`${(e as Error).message}\n\n${help}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    console.log(help);
+    process.exit(0);
+  }
+  const quick = values.quick === true;
+  const out: Record<string, unknown> = {
+    quick,
+    json: typeof values.json === 'string' ? values.json : null,
+    targetSeconds: quick ? 0.2 : 0.5,
+    reps: quick ? 1 : 3,
+  };
+  for (const k of Object.keys(extra)) out[k] = values[k];
+  return out as CommonOptions & { [K in keyof S]: string | undefined };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Header / metadata
+
+export interface BenchMeta {
+  bench: string;
+  device: string;
+  backend: string;
+  isFallback: boolean;
+  featureLevel: string;
+  date: string;
+  node: string;
+  platform: string;
+  cpu: string;
+  cpus: number;
+  commit: string | null;
+  env: Record<string, string>;
+  argv: string[];
+  timing: string;
+}
+
+function gitCommit(): string | null {
+  try {
+    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    return dirty ? `${sha}+dirty` : sha;
+  } catch {
+    return null;
+  }
+}
+
+export function benchMeta(bench: string, opts: CommonOptions): BenchMeta {
+  const a = adapterSummary();
+  const env: Record<string, string> = {};
+  for (const k of ['WGRAD_BACKEND', 'LP_NUM_THREADS', 'MESA_SHADER_CACHE_DISABLE'])
+    if (process.env[k] !== undefined) env[k] = process.env[k]!;
+  return {
+    bench,
+    device: a.description,
+    backend: a.backend,
+    isFallback: a.isFallback,
+    featureLevel: a.featureLevel,
+    date: new Date().toISOString(),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
+    cpus: os.cpus().length,
+    commit: gitCommit(),
+    env,
+    argv: process.argv.slice(2),
+    timing: `median of ${opts.reps} measurement(s), each ≥ ${opts.targetSeconds} s of back-to-back iterations + one sync`,
+  };
+}
+
+/** Markdown header lines for a run. */
+export function formatHeader(title: string, m: BenchMeta): string {
+  const envs = Object.entries(m.env).map(([k, v]) => `${k}=${v}`);
+  return [
+    `## ${title}`,
+    '',
+    `- device: ${m.backend} — ${m.device}${m.isFallback ? ' (fallback adapter)' : ''}, feature level ${m.featureLevel}`,
+    `- host: ${m.cpus} × ${m.cpu}; ${m.platform}`,
+    `- date: ${m.date}; node ${m.node}; commit ${m.commit ?? 'unknown'}${envs.length ? `; ${envs.join(' ')}` : ''}`,
+    `- timing: ${m.timing}`,
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Timing
+
+export interface Timing {
+  /** Median milliseconds per iteration. */
+  ms: number;
+  /** Milliseconds per iteration of every measurement. */
+  samples: number[];
+  /** Iterations per measurement. */
+  iters: number;
+  /** Seconds of the warm-up call (pipeline compile + first buffer use). */
+  warmupSeconds: number;
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  if (n === 0) return Number.NaN;
+  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+}
+
+/** Seconds to encode `run(iters)` and wait for the GPU to finish it. */
+async function timeBatch(run: (iters: number) => void, iters: number): Promise<number> {
+  const t0 = performance.now();
+  run(iters);
+  await sync();
+  return (performance.now() - t0) / 1000;
+}
+
+export interface MeasureOptions {
+  targetSeconds: number;
+  reps: number;
+  maxIters?: number;
+}
+
+/** Warm-up and calibration of one case: returns the iteration count for one measurement. */
+async function calibrate(
+  run: (iters: number) => void,
+  opts: MeasureOptions,
+): Promise<{ iters: number; warmupSeconds: number }> {
+  await sync();
+  const warmupSeconds = await timeBatch(run, 1);
+  const maxIters = opts.maxIters ?? 100_000;
+  // Grow N until one batch takes ≥ 40% of the target, then scale N to reach the target.
+  let iters = 1;
+  let t = await timeBatch(run, iters);
+  while (t < opts.targetSeconds * 0.4 && iters < maxIters) {
+    iters = Math.min(maxIters, Math.max(iters * 2, Math.ceil((iters * opts.targetSeconds * 0.5) / t)));
+    t = await timeBatch(run, iters);
+  }
+  if (t < opts.targetSeconds) iters = Math.min(maxIters, Math.ceil((iters * opts.targetSeconds * 1.1) / t));
+  return { iters, warmupSeconds };
+}
+
+/**
+ * Times several cases that are to be compared: each is warmed up and calibrated, then the measurements are
+ * interleaved (a b c, a b c, …) so that a change in machine load affects every case alike. Each `run` must
+ * encode `iters` iterations of its work (no readback, no sync: the timer syncs once per measurement).
+ */
+export async function measureAll<K extends string>(
+  runs: Record<K, (iters: number) => void>,
+  opts: MeasureOptions,
+): Promise<Record<K, Timing>> {
+  const keys = Object.keys(runs) as K[];
+  const cal = {} as Record<K, { iters: number; warmupSeconds: number }>;
+  for (const k of keys) cal[k] = await calibrate(runs[k], opts);
+  const samples = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<K, number[]>;
+  for (let r = 0; r < opts.reps; r++)
+    for (const k of keys) samples[k].push(((await timeBatch(runs[k], cal[k].iters)) * 1000) / cal[k].iters);
+  const out = {} as Record<K, Timing>;
+  for (const k of keys) out[k] = { ms: median(samples[k]), samples: samples[k], ...cal[k] };
+  return out;
+}
+
+/** Times one case (see `measureAll`). */
+export async function measure(run: (iters: number) => void, opts: MeasureOptions): Promise<Timing> {
+  return (await measureAll({ run }, opts)).run;
+}
+
+/** (max − min) / median of a timing's measurements: a rough noise indicator (NaN with one measurement). */
+export function spread(t: Timing): number {
+  if (t.samples.length < 2) return Number.NaN;
+  return (Math.max(...t.samples) - Math.min(...t.samples)) / t.ms;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Accuracy
+
+/** max_i |a_i − ref_i| / max_i |ref_i| (relative to the largest reference magnitude; NaN-safe: NaN → Infinity). */
+export function maxRelErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
+  if (a.length !== ref.length) throw new Error(`maxRelErr: lengths differ (${a.length} vs ${ref.length})`);
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - ref[i]!);
+    if (!(d <= maxDiff)) maxDiff = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
+    maxRef = Math.max(maxRef, Math.abs(ref[i]!));
+  }
+  return maxRef === 0 ? maxDiff : maxDiff / maxRef;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Formatting
+
+/** A number with `digits` significant digits, without exponent for ordinary magnitudes. */
+export function fmt(x: number, digits = 3): string {
+  if (!Number.isFinite(x)) return String(x);
+  if (x === 0) return '0';
+  const ax = Math.abs(x);
+  if (ax >= 1e-3 && ax < 1e6) {
+    const decimals = Math.max(0, digits - 1 - Math.floor(Math.log10(ax)));
+    return x.toFixed(decimals);
+  }
+  return x.toExponential(digits - 1);
+}
+
+/** A GitHub-flavoured markdown table; `align` per column: 'l' (default for the first column) or 'r'. */
+export function markdownTable(
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+  align?: readonly ('l' | 'r')[],
+): string {
+  const al = headers.map((_, i) => align?.[i] ?? (i === 0 ? 'l' : 'r'));
+  const widths = headers.map((h, i) => Math.max(h.length, 3, ...rows.map((r) => (r[i] ?? '').length)));
+  const cell = (s: string, i: number) => (al[i] === 'r' ? s.padStart(widths[i]!) : s.padEnd(widths[i]!));
+  const line = (cells: readonly string[]) => `| ${cells.map((c, i) => cell(c, i)).join(' | ')} |`;
+  const sep = `|${widths.map((w, i) => (al[i] === 'r' ? `${'-'.repeat(w + 1)}:` : `:${'-'.repeat(w + 1)}`)).join('|')}|`;
+  return [line(headers), sep, ...rows.map((r) => line(headers.map((_, i) => r[i] ?? '')))].join('\n');
+}
+
+/** Writes `{ meta, results }` as pretty JSON. */
+export function writeJson(path: string, data: unknown): void {
+  writeFileSync(path, `${JSON.stringify(data, null, 2)}\n`);
+}
