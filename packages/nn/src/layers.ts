@@ -278,7 +278,8 @@ export class Embedding extends Module {
   forward(idx: Tensor): Tensor {
     const flat = reshape(idx, [idx.size]);
     const rows = indexSelect(this.weight, 0, flat);
-    flat.dispose();
+    // indexSelect's backward reads the index: keep it while the result is on the tape.
+    if (!rows.requiresGrad) flat.dispose();
     return reshape(rows, [...idx.shape, this.embeddingDim]);
   }
   override extraRepr(): string {

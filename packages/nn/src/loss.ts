@@ -27,6 +27,15 @@ export function l1Loss(input: Tensor, target: Tensor, opts: { reduction?: Reduct
   return reduce(input.sub(target).abs(), opts.reduction ?? 'mean');
 }
 
+/**
+ * max(log p, −100). Where p = 0 the log is taken of 1 instead and replaced by −100, so the gradient there is
+ * 0 rather than 0/0 = NaN (log's backward divides by p even when the clamp passes no gradient).
+ */
+function clampedLog(p: Tensor): Tensor {
+  const pos = p.gt(0);
+  return p.where(pos, 1).log().clamp(-100).where(pos, -100);
+}
+
 /** Binary cross-entropy on probabilities; like PyTorch, each log term is clamped at −100. */
 export function bceLoss(
   input: Tensor,
@@ -34,8 +43,8 @@ export function bceLoss(
   opts: { reduction?: Reduction; weight?: Tensor } = {},
 ): Tensor {
   sameShape('bceLoss', input, target);
-  const logP = input.log().clamp(-100);
-  const log1mP = input.neg().add(1).log().clamp(-100);
+  const logP = clampedLog(input);
+  const log1mP = clampedLog(input.neg().add(1));
   let l = target.mul(logP).add(target.neg().add(1).mul(log1mP)).neg();
   if (opts.weight) l = l.mul(opts.weight);
   return reduce(l, opts.reduction ?? 'mean');
@@ -64,8 +73,10 @@ export function bceWithLogitsLoss(
  */
 export function klNormal(mu: Tensor, logvar: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
   sameShape('klNormal', mu, logvar);
-  const terms = logvar.add(1).sub(mu.square()).sub(logvar.exp()).mul(-0.5);
   const reduction = opts.reduction ?? 'sum';
+  if (reduction !== 'sum' && reduction !== 'mean' && reduction !== 'none')
+    throw new Error(`klNormal: reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
+  const terms = logvar.add(1).sub(mu.square()).sub(logvar.exp()).mul(-0.5);
   if (reduction === 'sum') return terms.sum();
   const perSample =
     mu.shape.length > 1 ? terms.sum(Array.from({ length: mu.shape.length - 1 }, (_, i) => i + 1)) : terms;

@@ -87,7 +87,11 @@ export abstract class Module {
     noGrad(() => {
       for (const [k, t] of own) {
         const s = state.get(k);
-        if (s) t.assign(s.clone());
+        if (!s) continue;
+        // assign() shares the copy's storage: drop the copy's own handle so no extra tensor stays live.
+        const copy = s.clone();
+        t.assign(copy);
+        copy.dispose();
       }
     });
   }
