@@ -68,7 +68,9 @@ export abstract class Optimizer {
     this.state = this.params.map(() => new Map());
     for (const [k, t] of sd.tensors) {
       const [, i, name] = /^state\.(\d+)\.(\w+)$/.exec(k)!;
-      this.state[Number(i)]!.set(name!, keep(t.reshape([...this.params[Number(i)]!.shape]).clone()));
+      const view = t.reshape([...this.params[Number(i)]!.shape]);
+      this.state[Number(i)]!.set(name!, keep(view.clone()));
+      view.dispose();
     }
     this.stepCount = sd.stepCount;
     this.lr = sd.lr;
