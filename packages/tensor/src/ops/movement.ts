@@ -247,6 +247,7 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
 export function concat(xs: readonly Tensor[], dim = 0): Tensor {
   if (!xs.length) throw new Error('concat: needs at least one tensor');
   const first = xs[0]!;
+  if (!first.shape.length) throw new Error('concat: zero-dim tensors cannot be concatenated (use stack)');
   const d = normAxis('concat', dim, first.shape.length);
   for (const t of xs)
     if (

@@ -2,7 +2,7 @@
 // K block (permuted there first if they are not adjacent); a kernel reduces chunks of K per thread, and is
 // applied again on the partial results until K is 1, so a full reduction of a large tensor stays parallel.
 import { dispatch, FLAT_INDEX, f32, grid, kernel, MAIN_1D } from '../gpu.js';
-import { fmtShape, record, type Shape, shapeSize, Tensor } from '../tensor.js';
+import { fmtShape, noGrad, record, type Shape, shapeSize, Tensor } from '../tensor.js';
 import { add, div, eq, exp, log, mul, sub } from './elementwise.js';
 import { expand, permute, reshape } from './movement.js';
 import { normAxes, normAxis } from './shape.js';
@@ -16,7 +16,11 @@ const COMBINE: Record<ReduceOp, (acc: string, v: string) => string> = {
   min: (a, v) => `min(${a}, ${v})`,
 };
 
+// NaN test on the bits: WGSL lets compilers assume NaN never occurs, and lavapipe folds 'v != v' to false.
+const IS_NAN = 'fn isNan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }';
+
 const reduceSource = (op: ReduceOp) => `
+${IS_NAN}
 struct U { n: u32, K: u32, B: u32, chunk: u32, chunks: u32, scale: f32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> x: array<f32>;   // (A, K, B)
@@ -33,7 +37,7 @@ ${MAIN_1D(WG)} {
   var p = (a * u.K + k0) * u.B + b;
   for (var k = k0; k < k1; k = k + 1u) {
     let v = x[p];
-    acc = ${COMBINE[op]('acc', 'v')};${op === 'sum' ? '' : `\n    if (v != v) { acc = v; }`}
+    ${op === 'sum' ? `acc = ${COMBINE[op]('acc', 'v')};` : `if (!isNan(acc)) { acc = select(${COMBINE[op]('acc', 'v')}, v, isNan(v)); }`}
     p = p + u.B;
   }
   y[i] = acc * u.scale;
@@ -82,7 +86,8 @@ function toAKB(op: string, x: Tensor, axes: number[]): { src: Tensor; A: number;
     };
   }
   const keep = Array.from({ length: r }, (_, i) => i).filter((i) => !axes.includes(i));
-  const src = permute(x, [...keep, ...axes], op);
+  // A forward-only helper: not recorded on the tape (the reduction records its own node on x).
+  const src = noGrad(() => permute(x, [...keep, ...axes], op));
   return {
     src,
     A: shapeSize(keep.map((i) => x.shape[i]!)),
@@ -137,6 +142,7 @@ export const min = (x: Tensor, dim?: number | number[], keepdim = false) =>
   reduce('min', 'min', x, dim, keepdim, false);
 
 const argSource = (cmp: '>' | '<') => `
+${IS_NAN}
 struct U { n: u32, K: u32, B: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> x: array<f32>;   // (A, K, B)
@@ -150,7 +156,7 @@ ${MAIN_1D(WG)} {
   var arg = 0u;
   for (var k = 1u; k < u.K; k = k + 1u) {
     let v = x[(a * u.K + k) * u.B + b];
-    if (v ${cmp} best || (v != v && best == best)) { best = v; arg = k; }
+    if (!isNan(best) && (v ${cmp} best || isNan(v))) { best = v; arg = k; }
   }
   y[i] = i32(arg);
 }`;
@@ -158,7 +164,7 @@ ${MAIN_1D(WG)} {
 function argReduce(name: 'argmax' | 'argmin', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
   if (x.dtype !== 'float32') throw new Error(`${name}: expected a float32 tensor, got ${x.dtype}`);
   const flatInput = dim === undefined;
-  const src = flatInput ? reshape(x, [x.size]) : x;
+  const src = flatInput ? noGrad(() => reshape(x, [x.size])) : x;
   const axis = flatInput ? 0 : normAxis(name, dim, x.shape.length);
   const K = src.shape[axis] ?? 1;
   if (K === 0) throw new Error(`${name}: cannot reduce an empty dimension (shape ${fmtShape(x.shape)})`);
@@ -196,7 +202,8 @@ export function variance(
 
 export function logsumexp(x: Tensor, dim: number | number[], keepdim = false): Tensor {
   const axes = normAxes('logsumexp', dim, x.shape.length);
-  const m = max(x, axes, true).detach();
+  // The shift only guards exp against overflow: a constant for autodiff, so it is not recorded.
+  const m = noGrad(() => max(x, axes, true));
   const s = log(sum(exp(sub(x, m)), axes, true));
   const r = add(s, m);
   return keepdim ? r : reshape(r, outShape(x.shape, axes, false));
