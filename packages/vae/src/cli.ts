@@ -13,20 +13,23 @@ import {
   DataLoader,
   type Dataset,
   digitsDataset,
+  Flatten,
   fashionMnistDataset,
   ImageCsvDataset,
   load,
   type Module,
   mnistDataset,
   type Sample,
+  Sequential,
   Subset,
   save,
   type TensorDataset,
+  Unflatten,
 } from '@wgrad/nn';
 import { adapterSummary, manualSeed } from '@wgrad/tensor';
 import { anomalyReport } from './anomaly-report.js';
 import { type LossTerms, vaeLoss } from './loss.js';
-import { type Autoencoder, convAE, convVAE, mlpAE, mlpVAE, type VAE } from './models.js';
+import { Autoencoder, convAE, convVAE, mlpAE, mlpVAE, type VAE } from './models.js';
 import { scoreAll } from './score.js';
 import { train } from './trainer.js';
 
@@ -125,8 +128,14 @@ function buildModel(kind: ModelKind, shape: number[], latent: number, hidden: nu
       return convVAE({ channels: c, latentDim: latent, imageSize: h });
     case 'mlp-vae':
       return mlpVAE({ inputDim: d, hiddenDim: hidden, latentDim: latent, imageShape: shape });
-    case 'ae':
-      return mlpAE({ inputDim: d, hidden: latent, linear: false });
+    case 'ae': {
+      // An MLP AE on flattened images: Flatten → Linear(d, latent) → ReLU → Linear(latent, d) → image shape.
+      const ae = mlpAE({ inputDim: d, hidden: latent, linear: false });
+      return new Autoencoder(
+        new Sequential(new Flatten(), ae.encoder),
+        new Sequential(ae.decoder, new Unflatten(1, shape)),
+      );
+    }
     case 'conv-ae':
       if (shape.length !== 3 || c !== 1)
         throw new UsageError(`--model conv-ae needs 1-channel images, got [${shape}]`);
@@ -253,35 +262,40 @@ async function cmdTrain(values: Record<string, unknown>): Promise<void> {
   const optimizer = new Adam(net.parameters(), { lr });
   await mkdir(out, { recursive: true });
   const isVae = model.endsWith('vae');
-  await train({
-    model: net,
-    optimizer,
-    data: () => loader,
-    batchesPerEpoch: loader.length,
-    epochs: cfg.epochs,
-    clipGradNorm: 5,
-    outDir: out,
-    seed: cfg.seed,
-    step: ({ x }) => {
-      const n = x.shape[0]!;
-      if (isVae) {
-        const o = (net as VAE).run(x);
-        const t: LossTerms = vaeLoss(o.xhat, x, o.mu, o.logvar, { recon: 'mse', reduction: 'sum' });
-        return { loss: t.loss.div(n), terms: { recon: t.recon.div(n), kl: t.kl.div(n) } };
-      }
-      const xhat = net.forward(x);
-      return {
-        loss: xhat
-          .sub(x.reshape([...xhat.shape]))
-          .square()
-          .sum()
-          .div(n),
-      };
-    },
-  });
-  await save(net, join(out, 'model.safetensors'), { metadata: { 'wgrad.run': JSON.stringify(cfg) } });
-  await writeAtomic(join(out, 'run.json'), `${JSON.stringify(cfg, null, 2)}\n`);
-  console.log(`[wgrad-vae] saved ${join(out, 'model.safetensors')} and run.json`);
+  try {
+    await train({
+      model: net,
+      optimizer,
+      data: () => loader,
+      batchesPerEpoch: loader.length,
+      epochs: cfg.epochs,
+      clipGradNorm: 5,
+      outDir: out,
+      seed: cfg.seed,
+      step: ({ x }) => {
+        const n = x.shape[0]!;
+        if (isVae) {
+          const o = (net as VAE).run(x);
+          const t: LossTerms = vaeLoss(o.xhat, x, o.mu, o.logvar, { recon: 'mse', reduction: 'sum' });
+          return { loss: t.loss.div(n), terms: { recon: t.recon.div(n), kl: t.kl.div(n) } };
+        }
+        const xhat = net.forward(x);
+        return {
+          loss: xhat
+            .sub(x.reshape([...xhat.shape]))
+            .square()
+            .sum()
+            .div(n),
+        };
+      },
+    });
+    await save(net, join(out, 'model.safetensors'), { metadata: { 'wgrad.run': JSON.stringify(cfg) } });
+    await writeAtomic(join(out, 'run.json'), `${JSON.stringify(cfg, null, 2)}\n`);
+    console.log(`[wgrad-vae] saved ${join(out, 'model.safetensors')} and run.json`);
+  } finally {
+    optimizer.dispose();
+    net.dispose();
+  }
 }
 
 async function readRun(dir: string): Promise<{ cfg: RunConfig; net: Module }> {
@@ -294,7 +308,12 @@ async function readRun(dir: string): Promise<{ cfg: RunConfig; net: Module }> {
     );
   }
   const net = buildModel(cfg.model, cfg.sampleShape, cfg.latent, cfg.hidden);
-  await load(net, join(dir, 'model.safetensors'));
+  try {
+    await load(net, join(dir, 'model.safetensors'));
+  } catch (e) {
+    net.dispose();
+    throw e;
+  }
   return { cfg, net };
 }
 
@@ -302,6 +321,19 @@ async function cmdScore(values: Record<string, unknown>): Promise<void> {
   const runDir = opt(values, 'run');
   if (!runDir) throw new UsageError('--run is required');
   const { cfg, net } = await readRun(resolve(runDir));
+  try {
+    await scoreWith(values, runDir, cfg, net);
+  } finally {
+    net.dispose();
+  }
+}
+
+async function scoreWith(
+  values: Record<string, unknown>,
+  runDir: string,
+  cfg: RunConfig,
+  net: Module,
+): Promise<void> {
   const csv = opt(values, 'csv');
   const dataset = opt(values, 'dataset');
   if (!csv === !dataset) throw new UsageError('give exactly one of --csv and --dataset');
