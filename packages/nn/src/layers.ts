@@ -61,28 +61,32 @@ export interface Conv2dArgs {
   bias?: boolean;
 }
 
-export class Conv2d extends Module {
-  weight: Parameter; // (Cout, Cin/groups, kH, kW)
+/**
+ * What Conv2d and ConvTranspose2d share (PyTorch's _ConvNd): the weight (Cout, Cin/groups, kH, kW), or
+ * (Cin, Cout/groups, kH, kW) when transposed, and PyTorch's init with fan_in = weight dim 1 · kH · kW.
+ */
+abstract class ConvNd<O extends Conv2dArgs> extends Module {
+  weight: Parameter;
   bias: Parameter | null; // (Cout)
   readonly kernelSize: [number, number];
   constructor(
     readonly inChannels: number,
     readonly outChannels: number,
     kernelSize: Pair,
-    readonly opts: Conv2dArgs = {},
+    readonly opts: O,
+    transposed: boolean,
   ) {
     super();
     const g = opts.groups ?? 1;
     if (inChannels % g || outChannels % g)
-      throw new Error(`Conv2d: channels ${inChannels}->${outChannels} not divisible by groups=${g}`);
+      throw new Error(
+        `${this.constructor.name}: channels ${inChannels}->${outChannels} not divisible by groups=${g}`,
+      );
     this.kernelSize = pairOf(kernelSize);
-    const fanIn = (inChannels / g) * this.kernelSize[0] * this.kernelSize[1];
-    const bound = kaimingUniformBound(fanIn);
-    this.weight = uniformParam([outChannels, inChannels / g, ...this.kernelSize], bound);
+    const shape = transposed ? [inChannels, outChannels / g] : [outChannels, inChannels / g];
+    const bound = kaimingUniformBound(shape[1]! * this.kernelSize[0] * this.kernelSize[1]);
+    this.weight = uniformParam([...shape, ...this.kernelSize], bound);
     this.bias = (opts.bias ?? true) ? uniformParam([outChannels], bound) : null;
-  }
-  forward(x: Tensor): Tensor {
-    return conv2d(x, this.weight, this.bias, this.opts);
   }
   override extraRepr(): string {
     const o = this.opts;
@@ -90,33 +94,26 @@ export class Conv2d extends Module {
   }
 }
 
-export class ConvTranspose2d extends Module {
-  weight: Parameter; // (Cin, Cout/groups, kH, kW)
-  bias: Parameter | null; // (Cout)
-  readonly kernelSize: [number, number];
+export class Conv2d extends ConvNd<Conv2dArgs> {
+  constructor(inChannels: number, outChannels: number, kernelSize: Pair, opts: Conv2dArgs = {}) {
+    super(inChannels, outChannels, kernelSize, opts, false);
+  }
+  forward(x: Tensor): Tensor {
+    return conv2d(x, this.weight, this.bias, this.opts);
+  }
+}
+
+export class ConvTranspose2d extends ConvNd<Conv2dArgs & { outputPadding?: Pair }> {
   constructor(
-    readonly inChannels: number,
-    readonly outChannels: number,
+    inChannels: number,
+    outChannels: number,
     kernelSize: Pair,
-    readonly opts: Conv2dArgs & { outputPadding?: Pair } = {},
+    opts: Conv2dArgs & { outputPadding?: Pair } = {},
   ) {
-    super();
-    const g = opts.groups ?? 1;
-    if (inChannels % g || outChannels % g)
-      throw new Error(`ConvTranspose2d: channels ${inChannels}->${outChannels} not divisible by groups=${g}`);
-    this.kernelSize = pairOf(kernelSize);
-    // PyTorch computes fan_in from weight dim 1 (Cout/groups) for transposed convolutions.
-    const fanIn = (outChannels / g) * this.kernelSize[0] * this.kernelSize[1];
-    const bound = kaimingUniformBound(fanIn);
-    this.weight = uniformParam([inChannels, outChannels / g, ...this.kernelSize], bound);
-    this.bias = (opts.bias ?? true) ? uniformParam([outChannels], bound) : null;
+    super(inChannels, outChannels, kernelSize, opts, true);
   }
   forward(x: Tensor): Tensor {
     return convTranspose2d(x, this.weight, this.bias, this.opts);
-  }
-  override extraRepr(): string {
-    const o = this.opts;
-    return `${this.inChannels}, ${this.outChannels}, kernel=${this.kernelSize}, stride=${o.stride ?? 1}, padding=${o.padding ?? 0}`;
   }
 }
 
