@@ -39,8 +39,26 @@ interface Layer {
 const LAYERS: Layer[] = [
   { name: 'Conv2d(1,64,4,2,1) 28×28', transpose: false, cin: 1, cout: 64, size: 28, k: 4, s: 2, p: 1 },
   { name: 'Conv2d(64,128,4,2,1) 14×14', transpose: false, cin: 64, cout: 128, size: 14, k: 4, s: 2, p: 1 },
-  { name: 'ConvTranspose2d(128,64,4,2,1) 7×7', transpose: true, cin: 128, cout: 64, size: 7, k: 4, s: 2, p: 1 },
-  { name: 'ConvTranspose2d(64,1,4,2,1) 14×14', transpose: true, cin: 64, cout: 1, size: 14, k: 4, s: 2, p: 1 },
+  {
+    name: 'ConvTranspose2d(128,64,4,2,1) 7×7',
+    transpose: true,
+    cin: 128,
+    cout: 64,
+    size: 7,
+    k: 4,
+    s: 2,
+    p: 1,
+  },
+  {
+    name: 'ConvTranspose2d(64,1,4,2,1) 14×14',
+    transpose: true,
+    cin: 64,
+    cout: 1,
+    size: 14,
+    k: 4,
+    s: 2,
+    p: 1,
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------------------
@@ -98,7 +116,7 @@ const NAIVE = {
   // src = gy, wt = x, dst = gw
   dw: `${HEAD}
   let kw = i % u.k; let kh = (i / u.k) % u.k; let ci = (i / (u.k * u.k)) % u.Ci; let co = i / (u.k * u.k * u.Ci);
-  var acc = 0.0;
+  var acc = select(0.0, bias[0], u.hasBias != 0u);  // (never set: keeps the binding layout uniform)
   for (var b = 0u; b < u.B; b++) {
     for (var oh = 0u; oh < u.OH; oh++) {
       let ih = i32(oh * u.s + kh) - i32(u.p);
@@ -148,16 +166,24 @@ interface Result {
   maxRelErr: { y: number; gx: number; gw: number };
 }
 
-async function benchLayer(L: Layer, B: number, opts: { targetSeconds: number; reps: number }): Promise<Result> {
+async function benchLayer(
+  L: Layer,
+  B: number,
+  opts: { targetSeconds: number; reps: number },
+): Promise<Result> {
   return scope(async () => {
-    const out = (L.transpose ? (L.size - 1) * L.s - 2 * L.p + L.k : Math.floor((L.size + 2 * L.p - L.k) / L.s) + 1)!;
+    const out = (
+      L.transpose ? (L.size - 1) * L.s - 2 * L.p + L.k : Math.floor((L.size + 2 * L.p - L.k) / L.s) + 1
+    )!;
     // conv2d geometry (a transposed layer runs it backwards).
     const q: Geo = L.transpose
       ? { B, Ci: L.cout, H: out, Co: L.cin, OH: L.size, k: L.k, s: L.s, p: L.p }
       : { B, Ci: L.cin, H: L.size, Co: L.cout, OH: out, k: L.k, s: L.s, p: L.p };
     const flop = 2 * q.B * q.Co * q.OH * q.OH * q.Ci * q.k * q.k;
     const x = rand([B, L.cin, L.size, L.size], { low: -1, high: 1 }).requiresGrad_();
-    const w = (L.transpose ? rand([L.cin, L.cout, L.k, L.k]) : rand([L.cout, L.cin, L.k, L.k])).requiresGrad_();
+    const w = (
+      L.transpose ? rand([L.cin, L.cout, L.k, L.k]) : rand([L.cout, L.cin, L.k, L.k])
+    ).requiresGrad_();
     const b = rand([L.cout]).requiresGrad_();
     const gy = rand([B, L.cout, out, out], { low: -1, high: 1 });
     const opt = { stride: L.s, padding: L.p };
@@ -172,8 +198,7 @@ async function benchLayer(L: Layer, B: number, opts: { targetSeconds: number; re
     const ngx = new Tensor([...x.shape], 'float32');
     const ngw = new Tensor([...w.shape], 'float32');
     // conv2d: y = fwd(x, w); dx = dx(gy, w); dw = dw(gy, x). convTranspose2d: y = dx(x, w); dx = fwd(gy, w); dw = dw(x, gy).
-    const naiveFwd = () =>
-      L.transpose ? naive('dx', q, x, w, b, ny) : naive('fwd', q, x, w, b, ny);
+    const naiveFwd = () => (L.transpose ? naive('dx', q, x, w, b, ny) : naive('fwd', q, x, w, b, ny));
     const naiveBwd = () => {
       if (L.transpose) {
         naive('fwd', q, gy, w, null, ngx);
@@ -247,7 +272,9 @@ const opts = parseBenchArgs('usage: bench/conv.ts [options]', {
 });
 const B = Number(opts.batch);
 const meta = benchMeta('conv', opts);
-console.log(formatHeader(`conv ms and GFLOP/s, batch ${B}: wgrad (implicit-im2col GEMM) vs naive direct WGSL`, meta));
+console.log(
+  formatHeader(`conv ms and GFLOP/s, batch ${B}: wgrad (implicit-im2col GEMM) vs naive direct WGSL`, meta),
+);
 console.log('');
 const results: Result[] = [];
 for (const L of LAYERS) {

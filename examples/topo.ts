@@ -16,7 +16,7 @@ import { makeTopoData } from './lib/topo-data.js';
 const USAGE = `usage: npm run example:topo -- [--data DIR] [--epochs N] [--batch N] [--latent N] [--out DIR] [--seed N] [--quick]
   --data DIR   a topoDL folder with trainDF.csv / testDF.csv (columns chpN, chpPth, mskPth, division);
                default: a synthetic stand-in generated in <out>/data
-  --epochs N   training epochs (default 30; --quick: 3)
+  --epochs N   training epochs (default 30; --quick: 2)
   --batch N    batch size (default 32)
   --latent N   latent size (default 20)`;
 
@@ -25,7 +25,7 @@ const args = exampleArgs('topo', USAGE, {
   batch: { type: 'string' },
   latent: { type: 'string' },
 });
-const epochs = args.epochs ?? (args.quick ? 3 : 30);
+const epochs = args.epochs ?? (args.quick ? 2 : 30);
 const batchSize = Number(args.values.batch ?? 32);
 const latentDim = Number(args.values.latent ?? 20);
 for (const [flag, v] of [
@@ -47,7 +47,7 @@ if (!dataDir) {
     const counts = await makeTopoData({
       dir: dataDir,
       seed: 12 + args.seed,
-      ...(args.quick ? { trainBackground: 64, trainPositive: 16, testBackground: 32, testPositive: 32 } : {}),
+      ...(args.quick ? { trainBackground: 48, trainPositive: 8, testBackground: 16, testPositive: 16 } : {}),
     });
     console.log(
       `[topo] ${Object.entries(counts)

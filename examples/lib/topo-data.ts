@@ -166,17 +166,17 @@ async function writePng(
 
 /** Writes the stand-in dataset; returns the number of chips per split and class. */
 export async function makeTopoData(opts: TopoOptions): Promise<Record<string, number>> {
-  const size = opts.size ?? 64;
+  const size = opts.size ?? 32;
   const rng = mulberry32(opts.seed ?? 12);
   await mkdir(join(opts.dir, 'chips'), { recursive: true });
   await mkdir(join(opts.dir, 'masks'), { recursive: true });
   const counts: Record<string, number> = {
-    'train/background': opts.trainBackground ?? 400,
-    'train/positive': opts.trainPositive ?? 100,
-    'val/background': 40,
-    'val/positive': 20,
-    'test/background': opts.testBackground ?? 150,
-    'test/positive': opts.testPositive ?? 150,
+    'train/background': opts.trainBackground ?? 300,
+    'train/positive': opts.trainPositive ?? 60,
+    'val/background': 20,
+    'val/positive': 10,
+    'test/background': opts.testBackground ?? 100,
+    'test/positive': opts.testPositive ?? 100,
   };
   const rows: Record<string, string[]> = { train: [], val: [], test: [] };
   let id = 0;

@@ -73,9 +73,14 @@ const FIELDS =
 // Pointers into an image for one (row, kernel tap): the element offset of channel 0 (then c·stride) and
 // whether the tap falls inside the image (false: the padding, read as 0).
 const PTR = `struct Ptr { off: u32, ok: bool }`;
+// A pointer to one image row (off; ok = false: the row is in the padding) and the column of c = 0 (iw, u32
+// wrap-around for negative columns: checked per read against W).
+const XPTR = `struct XPtr { off: u32, iw: u32, ok: bool }`;
 
 // Forward: A(m, k) = x[b, g·Cig + ci, oh·sh + kh·dh − ph, ow·sw + kw·dw − pw] for m = (b, oh, ow), k = (t, c) with
-// t = (kh, kw) the kernel tap and c = ci the channel; B(k, n) = w[g·Cog + n, ci, kh, kw].
+// t = (ci, kh) and c = kw; B(k, n) = w[g·Cog + n, ci, kh, kw] (contiguous in c). The row pointer (per t) holds
+// the x row and the first column; the column bound is checked per read. (t = tap / c = channel would need no
+// per-read check, but the first layer has Cin = 1: inner loops of length 1.)
 const forwardSource = (bias: boolean, cfg: GemmConfig) =>
   gemmSource(
     {
@@ -83,20 +88,23 @@ const forwardSource = (bias: boolean, cfg: GemmConfig) =>
 @group(0) @binding(2) var<storage, read> w: array<f32>;   // (Cout, Cin/g, kH, kW)
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;  // (B, Cout, OH, OW)
 ${bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;  // (Cout)' : ''}
-${PTR}
-alias APtr = Ptr;
+${XPTR}
+alias APtr = XPtr;
 alias BPtr = u32;`,
-      setup: 'fn setup(z: u32) -> vec4<u32> { return vec4<u32>(z, 0u, 0u, u.taps); }',
-      aPtr: `fn aPtr(base: vec4<u32>, m: u32, t: u32) -> Ptr {
+      setup: 'fn setup(z: u32) -> vec4<u32> { return vec4<u32>(z, 0u, 0u, u.Cig * u.kH); }',
+      aPtr: `fn aPtr(base: vec4<u32>, m: u32, t: u32) -> XPtr {
   let ow = m % u.OW; let oh = (m / u.OW) % u.OH; let b = m / (u.OW * u.OH);
-  let ih = oh * u.sh + (t / u.kW) * u.dh - u.ph;  // u32 wrap-around: < 0 reads as ≥ H
-  let iw = ow * u.sw + (t % u.kW) * u.dw - u.pw;
-  let ok = ih < u.H && iw < u.W;
-  return Ptr(select(0u, ((b * u.Cin + base.x * u.Cig) * u.H + ih) * u.W + iw, ok), ok);
+  let ci = t / u.kH; let kh = t % u.kH;
+  let ih = oh * u.sh + kh * u.dh - u.ph;  // u32 wrap-around: < 0 reads as ≥ H
+  let ok = ih < u.H;
+  return XPtr(select(0u, ((b * u.Cin + base.x * u.Cig + ci) * u.H + ih) * u.W, ok), ow * u.sw - u.pw, ok);
 }`,
-      aAt: 'fn aAt(p: Ptr, c: u32) -> f32 { return select(0.0, x[p.off + c * u.H * u.W], p.ok); }',
-      bPtr: 'fn bPtr(base: vec4<u32>, t: u32, n: u32) -> u32 { return (base.x * u.Cog + n) * u.Cig * u.taps + t; }',
-      bAt: 'fn bAt(p: u32, c: u32) -> f32 { return w[p + c * u.taps]; }',
+      aAt: `fn aAt(p: XPtr, c: u32) -> f32 {
+  let iw = p.iw + c * u.dw;
+  return select(0.0, x[p.off + iw], p.ok && iw < u.W);
+}`,
+      bPtr: 'fn bPtr(base: vec4<u32>, t: u32, n: u32) -> u32 { return ((base.x * u.Cog + n) * u.Cig * u.kH + t) * u.kW; }',
+      bAt: 'fn bAt(p: u32, c: u32) -> f32 { return w[p + c]; }',
       write: `fn write(z: u32, base: vec4<u32>, m: u32, n: u32, v: f32) {
   let ow = m % u.OW; let oh = (m / u.OW) % u.OH; let b = m / (u.OW * u.OH);
   let co = z * u.Cog + n;
@@ -151,7 +159,7 @@ const weightGradSource = (cfg: GemmConfig) =>
       decls: `@group(0) @binding(1) var<storage, read> gy: array<f32>;  // (B, Cout, OH, OW)
 @group(0) @binding(2) var<storage, read> x: array<f32>;   // (B, Cin, H, W)
 @group(0) @binding(3) var<storage, read_write> gw: array<f32>; // (S, Cout, Cin/g·kH·kW)
-struct XPtr { off: u32, iw: u32, ok: bool }
+${XPTR}
 alias APtr = u32;
 alias BPtr = XPtr;`,
       setup: `fn setup(z: u32) -> vec4<u32> {
@@ -194,7 +202,7 @@ function run(
   extra: [number, number] = [1, 0],
 ): void {
   const [M, N, KI] = mnk;
-  const cfg = pickConfig(M, N);
+  const cfg = pickConfig(N);
   const [gx, gy] = gemmGroups(cfg, M, N, 1);
   dispatch(
     kernelFor(`${name}|${configKey(cfg)}`, () => src(cfg)),
@@ -212,7 +220,7 @@ function convForward(x: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: string
     b ? 'conv_forward_bias' : 'conv_forward',
     (cfg) => forwardSource(!!b, cfg),
     q,
-    [q.B * q.OH * q.OW, q.Cout / q.g, q.Cin / q.g],
+    [q.B * q.OH * q.OW, q.Cout / q.g, q.kW],
     q.g,
     bufs,
   );
@@ -238,7 +246,7 @@ function convWeightGrad(gy: Tensor, x: Tensor, q: Geom, op: string): Tensor {
   const M = q.Cout / q.g;
   const N = (q.Cin / q.g) * q.kH * q.kW;
   const T = q.B * q.OH; // outer K (b, oh); inner K is ow
-  const cfg = pickConfig(M, N);
+  const cfg = pickConfig(N);
   const tiles = Math.ceil(M / tileM(cfg)) * Math.ceil(N / tileN(cfg)) * q.g;
   // Enough workgroups to keep every core busy, but each split still sums ≥ 256 terms.
   const S = Math.max(1, Math.min(Math.ceil(64 / tiles), Math.floor((T * q.OW) / 256), 64));

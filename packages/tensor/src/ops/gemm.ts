@@ -54,8 +54,12 @@ export interface GemmHooks {
   write: string;
 }
 
-/** The default block: 4×8 per invocation, 8×8 invocations → 32×64 tiles. */
-export const GEMM_DEFAULT: GemmConfig = { tm: 4, tn: 8, wgx: 8, wgy: 8, a: 'scalar', b: 'scalar' };
+/**
+ * The default block: 8×8 per invocation, 4×8 invocations → 64×32 tiles. Measured on lavapipe (2-vCPU EPYC,
+ * bench/gemm-variants.ts, worker-CPU time): with vec4 operands 8×8 blocks beat 4×4 / 4×8 / 8×4 by 1.2–1.6×;
+ * 4×4, 8×4 and 8×8 workgroups were within noise of each other.
+ */
+export const GEMM_DEFAULT: GemmConfig = { tm: 8, tn: 8, wgx: 4, wgy: 8, a: 'scalar', b: 'scalar' };
 
 export const tileM = (c: GemmConfig) => c.tm * c.wgy;
 export const tileN = (c: GemmConfig) => c.tn * c.wgx;
@@ -171,19 +175,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }
 
 /**
- * The block shape for an M×N output: 4×8 per invocation on 8×8 invocations by default; narrow outputs
- * (N < 8) get 1-, 2- or 4-column blocks with taller row blocks so that few multiply-adds are wasted on
- * clamped columns.
+ * The block shape for an output N columns wide: GEMM_DEFAULT (64×32 tiles) unless the output is narrow —
+ * N ≤ 32 gets 8×4 blocks (32-column tiles), N ≤ 4 one column of 8×N blocks (64 invocations down M), so that few
+ * multiply-adds go to clamped columns (e.g. convTranspose2d to 1 channel: N = 1).
  */
-export function pickConfig(
-  M: number,
-  N: number,
-  a: OperandMode = 'scalar',
-  b: OperandMode = 'scalar',
-): GemmConfig {
-  void M;
-  if (N <= 2 && b !== 'f4' && b !== 'k4') return { tm: 8, tn: N, wgx: 1, wgy: 64, a, b };
+export function pickConfig(N: number, a: OperandMode = 'scalar', b: OperandMode = 'scalar'): GemmConfig {
+  if (N <= 2 && b !== 'f4') return { tm: 8, tn: N, wgx: 1, wgy: 64, a, b };
   if (N <= 4) return { tm: 8, tn: 4, wgx: 1, wgy: 64, a, b };
+  if (N <= 32) return { tm: 8, tn: 4, wgx: 8, wgy: 8, a, b };
   return { ...GEMM_DEFAULT, a, b };
 }
 

@@ -2,14 +2,7 @@
 // strides, so the transposes in the backward rule (dA = dC·Bᵀ, dB = Aᵀ·dC) cost no copies.
 import { dispatch, kernelFor } from '../gpu.js';
 import { fmtShape, record, type Shape, shapeSize, Tensor } from '../tensor.js';
-import {
-  configKey,
-  GEMM_DEFAULT,
-  type GemmConfig,
-  gemmGroups,
-  gemmSource,
-  type OperandMode,
-} from './gemm.js';
+import { configKey, type GemmConfig, gemmGroups, gemmSource, type OperandMode, pickConfig } from './gemm.js';
 import { reshape } from './movement.js';
 import { sum } from './reduce.js';
 import { broadcastShapes, broadcastStrides, collapse, contiguousStrides } from './shape.js';
@@ -49,11 +42,6 @@ function modeB(v: MatView, bs: number[]): OperandMode {
   if (v.cs === 1 && aligned(v.cols, v.rs, ...bs)) return 'f4';
   if (v.rs === 1 && aligned(v.rows, v.cs, ...bs)) return 'k4';
   return 'scalar';
-}
-
-/** Block shape per operand modes (measured on lavapipe; see bench/matmul.ts). */
-function matmulConfig(a: OperandMode, b: OperandMode): GemmConfig {
-  return { ...GEMM_DEFAULT, a, b };
 }
 
 // One operand's hooks: pointer = element offset of the row/column (÷4 for vec4 reads), then a strided read.
@@ -128,7 +116,7 @@ function gemm(op: string, a: MatView, b: MatView, bias?: Tensor, force?: GemmCon
   if (cb.shape.length > 4)
     throw new Error(`${op}: more than 4 non-mergeable broadcast batch dims ${fmtShape(batch)}`);
   const nb = shapeSize(batch);
-  const cfg = force ?? matmulConfig(modeA(a, cb.strides[0]!), modeB(b, cb.strides[1]!));
+  const cfg = force ?? pickConfig(N, modeA(a, cb.strides[0]!), modeB(b, cb.strides[1]!));
   const q4 = (mode: OperandMode, s: number) => (mode === 'scalar' ? s : s / 4);
   const pad4 = (v: number[]) => [...v, ...new Array<number>(4 - v.length).fill(0)];
   const u = [
