@@ -61,14 +61,14 @@ import {
 
 const USAGE = `usage: npm run example:conv-vae -- [options]
   --epochs N          epochs of the conv VAEs (default 2; --quick: 1)
-  --mlp-epochs N      epochs of the MLP VAE (default 5; --quick: 1)
-  --train-limit N     MNIST training images for the conv VAE (default 4096; --quick: 256)
+  --mlp-epochs N      epochs of the MLP VAE (default 3; --quick: 1)
+  --train-limit N     MNIST training images for the conv VAE (default 2048; --quick: 64)
   --fashion-limit N   Fashion-MNIST training images for the reverse-direction conv VAE (default: --train-limit)
-  --mlp-train-limit N MNIST training images for the MLP VAE (default 20000; --quick: 1024)
-  --test-limit N      test images of each set scored and embedded (default 2000; --quick: 256)
+  --mlp-train-limit N MNIST training images for the MLP VAE (default 10000; --quick: 512)
+  --test-limit N      test images of each set scored and embedded (default 500; --quick: 64)
   --latent N          latent size of both VAEs (default 2, the seed's latent_dim)
   --hidden N          hidden units of the MLP VAE (default 512; the seed leaves it open)
-  --batch N           batch size (default 128)
+  --batch N           batch size (default 128; --quick: 32)
   --clip X            clip_grad_norm max norm (default 0.5)
   --no-reverse        skip the Fashion-MNIST-trained model (reverse direction)
   --out DIR --seed N --quick`;
@@ -89,14 +89,14 @@ const args = exampleArgs('conv-vae', USAGE, {
 const v = args.values;
 const q = args.quick;
 const epochs = args.epochs ?? (q ? 1 : 2);
-const mlpEpochs = intFlag('conv-vae', v, 'mlp-epochs', q ? 1 : 5);
-const trainLimit = intFlag('conv-vae', v, 'train-limit', q ? 256 : 4096);
+const mlpEpochs = intFlag('conv-vae', v, 'mlp-epochs', q ? 1 : 3);
+const trainLimit = intFlag('conv-vae', v, 'train-limit', q ? 64 : 2048);
 const fashionLimit = intFlag('conv-vae', v, 'fashion-limit', trainLimit);
-const mlpTrainLimit = intFlag('conv-vae', v, 'mlp-train-limit', q ? 1024 : 20000);
-const testLimit = intFlag('conv-vae', v, 'test-limit', q ? 256 : 2000);
+const mlpTrainLimit = intFlag('conv-vae', v, 'mlp-train-limit', q ? 512 : 10000);
+const testLimit = intFlag('conv-vae', v, 'test-limit', q ? 64 : 500);
 const latentDim = intFlag('conv-vae', v, 'latent', 2);
 const hiddenDim = intFlag('conv-vae', v, 'hidden', 512);
-const batchSize = intFlag('conv-vae', v, 'batch', 128);
+const batchSize = intFlag('conv-vae', v, 'batch', q ? 32 : 128);
 const maxGradNorm = numberFlag('conv-vae', v, 'clip', 0.5);
 const reverse = !v['no-reverse'];
 const out = resolve(args.out);
@@ -269,7 +269,7 @@ for (const name of ['conv_mnist', 'mlp_mnist']) {
   const scatter = await scatterChart({
     points,
     title: `PCA of the latent space (μ) · ${name}`,
-    subtitle: `${n} MNIST test images · latent ${d} · explained variance ${variance.map((x) => x.toFixed(2)).join(', ')}`,
+    subtitle: `${n} MNIST test images · latent ${d} · variance along the PCs ${variance.map((x) => x.toPrecision(3)).join(', ')}`,
     xTitle: 'PC 1',
     yTitle: 'PC 2',
     legendTitle: 'digit',
