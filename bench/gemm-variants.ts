@@ -3,9 +3,10 @@
 //
 //   node --conditions=source --import tsx bench/gemm-variants.ts [--shapes 128x784x400] [--configs 4x8w8x8,8x8w4x4] [--quick]
 //
-// A config is TMxTNwWGXxWGY with an optional operand-mode suffix `:a/b` (scalar|k4|f4), e.g. 8x8w4x4:k4/f4.
+// A config is `sgG.H` (subgroup body: 8·G rows per workgroup, H vec4 column groups per lane; needs 8-wide
+// subgroups) or `blR.HwX.Y` (blocked body: R rows × 4·H columns per invocation, X×Y invocations).
 import { matmul, rand, scope, sync } from '@wgrad/tensor';
-import type { GemmConfig, OperandMode } from '../packages/tensor/src/ops/gemm.js';
+import { type GemmConfig, subgroup8 } from '../packages/tensor/src/ops/gemm.js';
 import { matmulWithConfig } from '../packages/tensor/src/ops/linalg.js';
 import { fmt, markdownTable, maxRelErr, median, parseBenchArgs } from './common.js';
 import { workerCpuNs } from './cputime.js';
@@ -39,16 +40,22 @@ async function timeCases(runs: Record<string, (n: number) => void>, reps: number
 
 const opts = parseBenchArgs('usage: bench/gemm-variants.ts [options]', {
   shapes: { default: '128x784x400,128x400x784,256x3136x128', help: 'MxKxN list' },
-  configs: { default: '4x4w8x8,4x8w8x8,8x4w8x8,8x8w4x4,8x8w8x8', help: 'block configs' },
+  configs: {
+    default: 'sg1.1,sg2.1,sg3.1,sg1.2,bl8.2w4x8,bl4.1w8x8,bl8.1w8x8',
+    help: 'GEMM configs (sg… skipped without 8-wide subgroups)',
+  },
 });
 const parseCfg = (s: string): GemmConfig => {
-  const [blk, modes] = s.split(':');
-  const m = /^(\d+)x(\d+)w(\d+)x(\d+)$/.exec(blk!);
-  if (!m) throw new Error(`bad config ${s}`);
-  const [a, b] = (modes ?? 'scalar/scalar').split('/') as [OperandMode, OperandMode];
-  return { tm: +m[1]!, tn: +m[2]!, wgx: +m[3]!, wgy: +m[4]!, a, b };
+  const sg = /^sg(\d+)\.(\d+)$/.exec(s);
+  if (sg) return { body: 'subgroup', rows: +sg[1]!, h: +sg[2]!, wgx: 8, wgy: 1 };
+  const bl = /^bl(\d+)\.(\d+)w(\d+)x(\d+)$/.exec(s);
+  if (!bl) throw new Error(`bad config ${s} (expected sgG.H or blR.HwX.Y)`);
+  return { body: 'blocked', rows: +bl[1]!, h: +bl[2]!, wgx: +bl[3]!, wgy: +bl[4]! };
 };
-const configs = opts.configs!.split(',').map((s) => [s, parseCfg(s)] as const);
+const configs = opts
+  .configs!.split(',')
+  .map((s) => [s, parseCfg(s)] as const)
+  .filter(([, c]) => c.body === 'blocked' || subgroup8());
 const rows: string[][] = [];
 for (const spec of opts.shapes!.split(',')) {
   const [M, K, N] = spec.split('x').map(Number) as [number, number, number];

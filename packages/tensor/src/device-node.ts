@@ -2,7 +2,7 @@
 // compatibility mode. WGRAD_BACKEND=vulkan|opengl|auto overrides the choice. This is the only tensor module
 // that touches Node APIs.
 import { create, globals } from 'webgpu';
-import { type AdapterSummary, setDevice } from './gpu.js';
+import { type AdapterSummary, setDevice, setWaitHook } from './gpu.js';
 
 type Attempt = { backend: 'vulkan' | 'opengl'; result: string };
 
@@ -25,6 +25,8 @@ async function tryBackend(
     const options: GPURequestAdapterOptions = backend === 'opengl' ? { featureLevel: 'compatibility' } : {};
     const adapter = await gpu.requestAdapter(options);
     if (!adapter) return 'no adapter';
+    const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+    const sgMin = info?.subgroupMinSize;
     const isFallback = Boolean(
       (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? adapter.info?.isFallbackAdapter,
     );
@@ -35,6 +37,7 @@ async function tryBackend(
         description: describe(adapter.info),
         isFallback,
         featureLevel: backend === 'opengl' ? 'compatibility' : 'core',
+        subgroupSize: sgMin && sgMin === info.subgroupMaxSize ? sgMin : undefined,
       },
     };
   } catch (e) {
@@ -48,6 +51,33 @@ const INSTALL_HINT = [
   '  apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1',
   'For the OpenGL fallback: apt-get install libegl1 libgles2 libegl-mesa0 (and WGRAD_BACKEND=opengl).',
 ].join('\n');
+
+// While a mapAsync / onSubmittedWorkDone is pending, Dawn's Node binding polls by re-arming
+// `globalThis.setImmediate` (looked up on every tick), which spins the main thread at 100%. On a CPU adapter
+// (lavapipe) that is one of the cores the kernels run on: measured on 2 cores, a 1024³ matmul took 250 ms with
+// the spin and 151 ms without it. So while we wait, setImmediate is swapped for a version that passes ticks
+// through for the first WGRAD_SPIN_MS (default 0.5 ms; short waits stay fast) and then defers each tick by
+// 1 ms (setTimeout sleeps in the event loop). Other setImmediate users are delayed by at most 1 ms meanwhile.
+const SPIN_MS = Number(process.env.WGRAD_SPIN_MS ?? 0.5);
+let waiting = 0;
+let waitStart = 0;
+const realSetImmediate = globalThis.setImmediate;
+const politeSetImmediate = ((fn: (...args: unknown[]) => void, ...args: unknown[]) =>
+  performance.now() - waitStart < SPIN_MS
+    ? realSetImmediate(fn, ...args)
+    : setTimeout(fn, 1, ...args)) as unknown as typeof setImmediate;
+
+async function politeWait<T>(work: Promise<T>): Promise<T> {
+  if (waiting++ === 0) {
+    waitStart = performance.now();
+    globalThis.setImmediate = politeSetImmediate;
+  }
+  try {
+    return await work;
+  } finally {
+    if (--waiting === 0) globalThis.setImmediate = realSetImmediate;
+  }
+}
 
 export async function acquireDevice(): Promise<AdapterSummary> {
   Object.assign(globalThis, globals);
@@ -64,7 +94,7 @@ export async function acquireDevice(): Promise<AdapterSummary> {
       continue;
     }
     const { adapter, summary } = r;
-    const wanted: GPUFeatureName[] = (['timestamp-query', 'shader-f16'] as GPUFeatureName[]).filter((f) =>
+    const wanted: GPUFeatureName[] = (['timestamp-query', 'shader-f16', 'subgroups'] as GPUFeatureName[]).filter((f) =>
       adapter.features.has(f),
     );
     const l = adapter.limits;
@@ -81,6 +111,7 @@ export async function acquireDevice(): Promise<AdapterSummary> {
       },
     });
     setDevice(device, summary);
+    if (Number.isFinite(SPIN_MS)) setWaitHook(politeWait);
     return summary;
   }
   const tried = attempts.map((a) => `  - ${a.backend}: ${a.result}`).join('\n');

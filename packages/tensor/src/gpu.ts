@@ -6,6 +6,8 @@ export interface AdapterSummary {
   description: string; // vendor / architecture / device / description, as the adapter reports them
   isFallback: boolean;
   featureLevel: 'core' | 'compatibility';
+  /** The subgroup size when the adapter has exactly one (min = max), else undefined. */
+  subgroupSize?: number;
 }
 
 interface Runtime {
@@ -324,6 +326,18 @@ export function writeBuffer(buf: GPUBuffer, data: ArrayBufferView, byteOffset = 
   runtime().device.queue.writeBuffer(buf, byteOffset, data.buffer, data.byteOffset, data.byteLength);
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Waiting. Every await on the GPU (readback, sync) goes through `waitFor`, so that the host can choose how to
+// wait: under Node, Dawn's binding busy-polls while a map/work-done is pending, and device-node.ts installs a
+// hook that lets that poll sleep once a wait grows long (on a CPU adapter the spinning thread takes a core
+// from the rasteriser).
+export type WaitHook = <T>(work: Promise<T>) => Promise<T>;
+let waitHook: WaitHook = (work) => work;
+export function setWaitHook(hook: WaitHook): void {
+  waitHook = hook;
+}
+const waitFor = <T>(work: Promise<T>): Promise<T> => waitHook(work);
+
 const readPool: GPUBuffer[] = [];
 
 /** Copies `bytes` bytes of `buf` to the host. */
@@ -338,7 +352,7 @@ export async function readBuffer(buf: GPUBuffer, bytes: number, byteOffset = 0):
   copyBuffer(buf, byteOffset, staging, 0, Math.ceil(bytes / 4) * 4);
   flush();
   try {
-    await staging.mapAsync(MAP_MODE_READ, 0, size);
+    await waitFor(staging.mapAsync(MAP_MODE_READ, 0, size));
   } catch (e) {
     throwPending();
     if (lostReason) throw new Error(`wgrad: the WebGPU device was lost (${lostReason})`);
@@ -354,7 +368,7 @@ export async function readBuffer(buf: GPUBuffer, bytes: number, byteOffset = 0):
 /** Waits until the GPU has finished everything submitted so far, and reports any pending error. */
 export async function sync(): Promise<void> {
   flush();
-  await runtime().device.queue.onSubmittedWorkDone();
+  await waitFor(runtime().device.queue.onSubmittedWorkDone());
   throwPending();
 }
 

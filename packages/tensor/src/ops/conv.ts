@@ -1,14 +1,21 @@
-// conv2d and convTranspose2d (NCHW, PyTorch semantics) on the shared GEMM body by implicit im2col.
-// Three kernels cover both ops and all gradients:
-//   convForward    y  = conv2d(x, w)            M = B·OH·OW, N = Cout/g, K = Cin/g·kH·kW
-//   convInputGrad  gx = conv2d's dL/dx(gy, w)    M = B·H·W,   N = Cin/g,  K = Cout/g·kH·kW   (= convTranspose2d)
-//   convWeightGrad gw = conv2d's dL/dw(gy, x)    M = Cout/g,  N = Cin/g·kH·kW, K = B·OH·OW (split along K)
-// conv2d:          forward convForward; dx convInputGrad; dw convWeightGrad(gy, x)
-// convTranspose2d: forward convInputGrad; dx convForward(gy); dw convWeightGrad(x, gy)  (roles swapped)
-import { dispatch, kernelFor } from '../gpu.js';
+// conv2d and convTranspose2d (NCHW, PyTorch semantics) as explicit im2col / col2im around the shared GEMM.
+// With P = OH·OW output pixels, T = kH·kW taps and a group's channels Cig = Cin/g, Cog = Cout/g:
+//   forward      y      = im2col(x) · wᵀ (+ b)          M = B·P, N = Cog,     K = Cig·T   (y written as NCHW)
+//   input grad   gx     = col2im(gy · w)                M = B·P, N = Cig·T,   K = Cog     (gy read as NCHW)
+//   weight grad  gw     = gyᵀ · im2col(x)               M = Cog, N = Cig·T,   K = B·P     (split along K)
+// conv2d:          forward; dx = input grad; dw = weight grad(gy, x)
+// convTranspose2d: forward = input grad of the conv2d from its output back to its input (+ b in col2im);
+//                  dx = forward(gy); dw = weight grad(x, gy)   (roles swapped)
+// im2col row m = (b, oh, ow), column k = (ci, kh, kw), the weight's own layout, so wᵀ is read in place.
+// Why explicit: on lavapipe every load costs the same, so the GEMM is fastest on plain strided operands
+// (vec4 reads, index math out of the K loop); the im2col gather costs a few % of the GEMM. A transposed
+// convolution's col2im gathers only the taps that exist (stride 2: 1 in 4), where a direct implicit GEMM
+// over all taps would multiply zeros. Batches are processed in chunks so that no im2col buffer exceeds
+// COL_BUDGET floats.
+import { dispatch, grid, kernelFor, limits } from '../gpu.js';
 import { fmtShape, record, Tensor } from '../tensor.js';
-import { configKey, type GemmConfig, gemmGroups, gemmSource, pickConfig, tileM, tileN } from './gemm.js';
-import { reshape } from './movement.js';
+import { gemm } from './gemm.js';
+import { permute, reshape } from './movement.js';
 import { sum } from './reduce.js';
 
 export type Pair = number | readonly [number, number];
@@ -49,226 +56,233 @@ interface Geom {
   g: number;
 }
 
-const words = (q: Geom) => [
-  q.B,
+/** Floats per im2col buffer (64 MiB); larger batches are processed in chunks. */
+export const COL_BUDGET = 1 << 24;
+
+const WG = 64;
+// Uniforms shared by both kernels: geometry in the conv2d direction, the chunk's first image and a bias flag.
+const UNIFORM = `struct U { Cin: u32, H: u32, W: u32, OH: u32, OW: u32, sh: u32, sw: u32, ph: u32, pw: u32, dh: u32, dw: u32, b0: u32, nb: u32, Kt: u32 }
+@group(0) @binding(0) var<uniform> u: U;`;
+const words = (q: Geom, b0: number, nb: number) => [
   q.Cin,
   q.H,
   q.W,
-  q.Cout,
   q.OH,
   q.OW,
-  q.kH,
-  q.kW,
   ...q.s,
   ...q.p,
   ...q.d,
-  q.g,
-  q.Cin / q.g,
-  q.Cout / q.g,
-  q.kH * q.kW,
+  b0,
+  nb,
+  q.Cin * q.kH * q.kW,
 ];
-const FIELDS =
-  'B: u32, Cin: u32, H: u32, W: u32, Cout: u32, OH: u32, OW: u32, kH: u32, kW: u32, sh: u32, sw: u32, ph: u32, pw: u32, dh: u32, dw: u32, G: u32, Cig: u32, Cog: u32, taps: u32, S: u32, chunk: u32';
 
-// Pointers into an image for one (row, kernel tap): the element offset of channel 0 (then c·stride) and
-// whether the tap falls inside the image (false: the padding, read as 0).
-const PTR = `struct Ptr { off: u32, ok: bool }`;
-// A pointer to one image row (off; ok = false: the row is in the padding) and the column of c = 0 (iw, u32
-// wrap-around for negative columns: checked per read against W).
-const XPTR = `struct XPtr { off: u32, iw: u32, ok: bool }`;
+// im2col: col[(b − b0)·P + oh·OW + ow, ci·T + kh·kW + kw] = x[b, ci, oh·sh + kh·dh − ph, ow·sw + kw·dw − pw]
+// (0 in the padding). One invocation per (output pixel, channel, image): the pixel is decoded once and the
+// kH×kW taps (compile-time) are written as one contiguous run of the column row.
+const im2colSource = (kH: number, kW: number) => `${UNIFORM}
+@group(0) @binding(1) var<storage, read> x: array<f32>;    // (B, Cin, H, W)
+@group(0) @binding(2) var<storage, read_write> col: array<f32>; // (nb·OH·OW, Cin·kH·kW)
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let P = u.OH * u.OW;
+  let pix = gid.x;
+  if (pix >= P) { return; }
+  let ci = wid.y;
+  let bl = wid.z;                       // image within the chunk
+  let oh = pix / u.OW;
+  let ow = pix - oh * u.OW;
+  let xb = ((u.b0 + bl) * u.Cin + ci) * u.H * u.W;
+  let cb = (bl * P + pix) * u.Kt + ci * ${kH * kW}u;
+  for (var kh = 0u; kh < ${kH}u; kh = kh + 1u) {
+    let ih = oh * u.sh + kh * u.dh - u.ph;     // u32 wrap-around: < 0 reads as ≥ H
+    for (var kw = 0u; kw < ${kW}u; kw = kw + 1u) {
+      let iw = ow * u.sw + kw * u.dw - u.pw;
+      var v = 0.0;
+      if (ih < u.H && iw < u.W) { v = x[xb + ih * u.W + iw]; }
+      col[cb + kh * ${kW}u + kw] = v;
+    }
+  }
+}`;
 
-// Forward: A(m, k) = x[b, g·Cig + ci, oh·sh + kh·dh − ph, ow·sw + kw·dw − pw] for m = (b, oh, ow), k = (t, c) with
-// t = (ci, kh) and c = kw; B(k, n) = w[g·Cog + n, ci, kh, kw] (contiguous in c). The row pointer (per t) holds
-// the x row and the first column; the column bound is checked per read. (t = tap / c = channel would need no
-// per-read check, but the first layer has Cin = 1: inner loops of length 1.)
-const forwardSource = (bias: boolean, cfg: GemmConfig) =>
-  gemmSource(
-    {
-      decls: `@group(0) @binding(1) var<storage, read> x: array<f32>;   // (B, Cin, H, W)
-@group(0) @binding(2) var<storage, read> w: array<f32>;   // (Cout, Cin/g, kH, kW)
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;  // (B, Cout, OH, OW)
-${bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;  // (Cout)' : ''}
-${XPTR}
-alias APtr = XPtr;
-alias BPtr = u32;`,
-      setup: 'fn setup(z: u32) -> vec4<u32> { return vec4<u32>(z, 0u, 0u, u.Cig * u.kH); }',
-      aPtr: `fn aPtr(base: vec4<u32>, m: u32, t: u32) -> XPtr {
-  let ow = m % u.OW; let oh = (m / u.OW) % u.OH; let b = m / (u.OW * u.OH);
-  let ci = t / u.kH; let kh = t % u.kH;
-  let ih = oh * u.sh + kh * u.dh - u.ph;  // u32 wrap-around: < 0 reads as ≥ H
-  let ok = ih < u.H;
-  return XPtr(select(0u, ((b * u.Cin + base.x * u.Cig + ci) * u.H + ih) * u.W, ok), ow * u.sw - u.pw, ok);
-}`,
-      aAt: `fn aAt(p: XPtr, c: u32) -> f32 {
-  let iw = p.iw + c * u.dw;
-  return select(0.0, x[p.off + iw], p.ok && iw < u.W);
-}`,
-      bPtr: 'fn bPtr(base: vec4<u32>, t: u32, n: u32) -> u32 { return ((base.x * u.Cog + n) * u.Cig * u.kH + t) * u.kW; }',
-      bAt: 'fn bAt(p: u32, c: u32) -> f32 { return w[p + c]; }',
-      write: `fn write(z: u32, base: vec4<u32>, m: u32, n: u32, v: f32) {
-  let ow = m % u.OW; let oh = (m / u.OW) % u.OH; let b = m / (u.OW * u.OH);
-  let co = z * u.Cog + n;
-  y[((b * u.Cout + co) * u.OH + oh) * u.OW + ow] = v${bias ? ' + bias[co]' : ''};
-}`,
-    },
-    FIELDS,
-    cfg,
-  );
+// col2im (a gather, no atomics): x[b, ci, ih, iw] = Σ col[(b − b0)·P + oh·OW + ow, ci·T + kh·kW + kw] over the
+// taps with oh·sh = ih + ph − kh·dh (and the same along w) inside the output; + bias[ci]. The strides are
+// compile-time, so the divisibility tests are multiplications.
+const col2imSource = (kH: number, kW: number, sh: number, sw: number, bias: boolean) => `${UNIFORM}
+@group(0) @binding(1) var<storage, read> col: array<f32>;  // (nb·OH·OW, Cin·kH·kW)
+@group(0) @binding(2) var<storage, read_write> x: array<f32>; // (B, Cin, H, W)
+${bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;  // (Cin)' : ''}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let HW = u.H * u.W;
+  let pix = gid.x;
+  if (pix >= HW) { return; }
+  let ci = wid.y;
+  let bl = wid.z;
+  let ih = pix / u.W;
+  let iw = pix - ih * u.W;
+  let P = u.OH * u.OW;
+  let cb = bl * P * u.Kt + ci * ${kH * kW}u;
+  var acc = ${bias ? 'bias[ci]' : '0.0'};
+  for (var kh = 0u; kh < ${kH}u; kh = kh + 1u) {
+    let th = ih + u.ph - kh * u.dh;          // u32 wrap-around: < 0 gives oh ≥ OH
+    let oh = th / ${sh}u;
+    if (oh * ${sh}u != th || oh >= u.OH) { continue; }
+    for (var kw = 0u; kw < ${kW}u; kw = kw + 1u) {
+      let tw = iw + u.pw - kw * u.dw;
+      let ow = tw / ${sw}u;
+      if (ow * ${sw}u == tw && ow < u.OW) {
+        acc = acc + col[cb + (oh * u.OW + ow) * u.Kt + kh * ${kW}u + kw];
+      }
+    }
+  }
+  x[((u.b0 + bl) * u.Cin + ci) * HW + pix] = acc;
+}`;
 
-// dL/dx of conv2d as a gather: gx[b, ci, ih, iw] = Σ_{co, kh, kw} gy[b, co, oh, ow] · w[co, ci, kh, kw] over the
-// taps where ih = oh·sh − ph + kh·dh (and the same for w) has an integer solution inside the output.
-// m = (b, ih, iw), n = ci, k = (t, c) with t = (kh, kw) and c = co.
-const inputGradSource = (bias: boolean, cfg: GemmConfig) =>
-  gemmSource(
-    {
-      decls: `@group(0) @binding(1) var<storage, read> gy: array<f32>;  // (B, Cout, OH, OW)
-@group(0) @binding(2) var<storage, read> w: array<f32>;   // (Cout, Cin/g, kH, kW)
-@group(0) @binding(3) var<storage, read_write> gx: array<f32>; // (B, Cin, H, W)
-${bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;  // (Cin)' : ''}
-${PTR}
-alias APtr = Ptr;
-alias BPtr = u32;`,
-      setup: 'fn setup(z: u32) -> vec4<u32> { return vec4<u32>(z, 0u, 0u, u.taps); }',
-      aPtr: `fn aPtr(base: vec4<u32>, m: u32, t: u32) -> Ptr {
-  let iw = m % u.W; let ih = (m / u.W) % u.H; let b = m / (u.W * u.H);
-  let th = ih + u.ph - (t / u.kW) * u.dh;  // u32 wrap-around: < 0 gives oh ≥ OH
-  let tw = iw + u.pw - (t % u.kW) * u.dw;
-  let oh = th / u.sh; let ow = tw / u.sw;
-  let ok = oh * u.sh == th && ow * u.sw == tw && oh < u.OH && ow < u.OW;
-  return Ptr(select(0u, ((b * u.Cout + base.x * u.Cog) * u.OH + oh) * u.OW + ow, ok), ok);
-}`,
-      aAt: 'fn aAt(p: Ptr, c: u32) -> f32 { return select(0.0, gy[p.off + c * u.OH * u.OW], p.ok); }',
-      bPtr: 'fn bPtr(base: vec4<u32>, t: u32, n: u32) -> u32 { return (base.x * u.Cog * u.Cig + n) * u.taps + t; }',
-      bAt: 'fn bAt(p: u32, c: u32) -> f32 { return w[p + c * u.Cig * u.taps]; }',
-      write: `fn write(z: u32, base: vec4<u32>, m: u32, n: u32, v: f32) {
-  let iw = m % u.W; let ih = (m / u.W) % u.H; let b = m / (u.W * u.H);
-  let ci = z * u.Cig + n;
-  gx[((b * u.Cin + ci) * u.H + ih) * u.W + iw] = v${bias ? ' + bias[ci]' : ''};
-}`,
-    },
-    FIELDS,
-    cfg,
-  );
+/** Images per chunk so that one (chunk·P, Cin·T) column buffer fits the budget and the binding limit. */
+function chunkImages(op: string, q: Geom): number {
+  const perImage = q.OH * q.OW * q.Cin * q.kH * q.kW;
+  const cap = Math.min(COL_BUDGET, Math.floor(limits().maxStorageBufferBindingSize / 4));
+  if (perImage > cap)
+    throw new Error(
+      `${op}: one image needs a ${q.OH * q.OW}x${q.Cin * q.kH * q.kW} column buffer (${perImage} floats), more than ${cap}`,
+    );
+  return Math.max(1, Math.min(q.B, Math.floor(cap / perImage), limits().maxComputeWorkgroupsPerDimension));
+}
 
-// dL/dw of conv2d: gw[co, ci, kh, kw] = Σ_{b, oh, ow} gy[b, co, oh, ow] · x[b, ci, ih, iw]. m = co, n = (ci, kh, kw),
-// k = (t, c) with t = (b, oh) and c = ow. K = B·OH·OW is long and the output small, so the t range is split S
-// ways (z = group·S + split) into partial sums reduced afterwards.
-const weightGradSource = (cfg: GemmConfig) =>
-  gemmSource(
-    {
-      decls: `@group(0) @binding(1) var<storage, read> gy: array<f32>;  // (B, Cout, OH, OW)
-@group(0) @binding(2) var<storage, read> x: array<f32>;   // (B, Cin, H, W)
-@group(0) @binding(3) var<storage, read_write> gw: array<f32>; // (S, Cout, Cin/g·kH·kW)
-${XPTR}
-alias APtr = u32;
-alias BPtr = XPtr;`,
-      setup: `fn setup(z: u32) -> vec4<u32> {
-  let g = z / u.S; let s = z % u.S;
-  let t0 = min(s * u.chunk, u.B * u.OH);
-  return vec4<u32>(g, s, t0, min(t0 + u.chunk, u.B * u.OH));
-}`,
-      aPtr: `fn aPtr(base: vec4<u32>, m: u32, t: u32) -> u32 {
-  let b = t / u.OH; let oh = t % u.OH;
-  return ((b * u.Cout + base.x * u.Cog + m) * u.OH + oh) * u.OW;
-}`,
-      aAt: 'fn aAt(p: u32, c: u32) -> f32 { return gy[p + c]; }',
-      bPtr: `fn bPtr(base: vec4<u32>, t: u32, n: u32) -> XPtr {
-  let b = t / u.OH; let oh = t % u.OH;
-  let tap = n % u.taps; let ci = n / u.taps;
-  let ih = oh * u.sh + (tap / u.kW) * u.dh - u.ph;  // u32 wrap-around: < 0 reads as ≥ H
-  let iw0 = (tap % u.kW) * u.dw - u.pw;
-  let ok = ih < u.H;
-  return XPtr(select(0u, ((b * u.Cin + base.x * u.Cig + ci) * u.H + ih) * u.W, ok), iw0, ok);
-}`,
-      bAt: `fn bAt(p: XPtr, c: u32) -> f32 {
-  let iw = p.iw + c * u.sw;
-  return select(0.0, x[p.off + iw], p.ok && iw < u.W);
-}`,
-      write: `fn write(z: u32, base: vec4<u32>, m: u32, n: u32, v: f32) {
-  gw[(base.y * u.Cout + base.x * u.Cog + m) * u.N + n] = v;
-}`,
-    },
-    FIELDS,
-    cfg,
-  );
-
-function run(
-  name: string,
-  src: (cfg: GemmConfig) => string,
-  q: Geom,
-  mnk: [number, number, number],
-  zs: number,
-  buffers: GPUBuffer[],
-  extra: [number, number] = [1, 0],
-): void {
-  const [M, N, KI] = mnk;
-  const cfg = pickConfig(N);
-  const [gx, gy] = gemmGroups(cfg, M, N, 1);
+function im2col(x: GPUBuffer, q: Geom, b0: number, nb: number, op: string): Tensor {
+  const col = new Tensor([nb * q.OH * q.OW, q.Cin * q.kH * q.kW], 'float32');
   dispatch(
-    kernelFor(`${name}|${configKey(cfg)}`, () => src(cfg)),
-    [M, N, KI, ...words(q), ...extra],
-    buffers,
-    [gx, gy, zs],
+    kernelFor(`im2col|${q.kH}.${q.kW}`, () => im2colSource(q.kH, q.kW)),
+    words(q, b0, nb),
+    [x, col.buffer(op)],
+    [Math.ceil((q.OH * q.OW) / WG), q.Cin, nb],
+  );
+  return col;
+}
+
+function col2im(col: Tensor, out: GPUBuffer, q: Geom, b0: number, nb: number, bias: Tensor | null, op: string) {
+  const [sh, sw] = q.s;
+  dispatch(
+    kernelFor(`col2im|${q.kH}.${q.kW}.${sh}.${sw}.${bias ? 1 : 0}`, () =>
+      col2imSource(q.kH, q.kW, sh, sw, !!bias),
+    ),
+    words(q, b0, nb),
+    [col.buffer(op), out, ...(bias ? [bias.buffer(op)] : [])],
+    [Math.ceil((q.H * q.W) / WG), q.Cin, nb],
   );
 }
 
+/** y (B, Cout, OH, OW) = conv2d(x, w) + b. */
 function convForward(x: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: string): Tensor {
   const y = new Tensor([q.B, q.Cout, q.OH, q.OW], 'float32');
   if (y.size === 0) return y;
-  const bufs = [x.buffer(op), w.buffer(op), y.buffer(op), ...(b ? [b.buffer(op)] : [])];
-  run(
-    b ? 'conv_forward_bias' : 'conv_forward',
-    (cfg) => forwardSource(!!b, cfg),
-    q,
-    [q.B * q.OH * q.OW, q.Cout / q.g, q.kW],
-    q.g,
-    bufs,
-  );
+  const P = q.OH * q.OW;
+  const T = q.kH * q.kW;
+  const Cig = q.Cin / q.g;
+  const Cog = q.Cout / q.g;
+  const step = chunkImages(op, q);
+  for (let b0 = 0; b0 < q.B; b0 += step) {
+    const nb = Math.min(step, q.B - b0);
+    const col = im2col(x.buffer(op), q, b0, nb, op);
+    for (let g = 0; g < q.g; g++)
+      gemm({
+        op,
+        M: nb * P,
+        N: Cog,
+        K: Cig * T,
+        a: { off: g * Cig * T, rs: q.Cin * T, cs: 1 }, // im2col rows, this group's columns
+        b: { off: g * Cog * Cig * T, rs: 1, cs: Cig * T }, // wᵀ: w is (Cout, Cig·T)
+        c: { off: (b0 * q.Cout + g * Cog) * P, rs: 1, cs: P, split: { P, ro: q.Cout * P } },
+        bufA: col.buffer(op),
+        bufB: w.buffer(op),
+        bufC: y.buffer(op),
+        bias: b ? { buf: b.buffer(op), along: 'n', off: g * Cog } : undefined,
+      });
+    col.dispose();
+  }
   return y;
 }
 
+/** gx (B, Cin, H, W) = dL/dx of conv2d for dL/dy = gy (+ bias[ci]: convTranspose2d's forward). */
 function convInputGrad(gy: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: string): Tensor {
   const gx = new Tensor([q.B, q.Cin, q.H, q.W], 'float32');
   if (gx.size === 0) return gx;
-  const bufs = [gy.buffer(op), w.buffer(op), gx.buffer(op), ...(b ? [b.buffer(op)] : [])];
-  run(
-    b ? 'conv_input_grad_bias' : 'conv_input_grad',
-    (cfg) => inputGradSource(!!b, cfg),
-    q,
-    [q.B * q.H * q.W, q.Cin / q.g, q.Cout / q.g],
-    q.g,
-    bufs,
-  );
+  const P = q.OH * q.OW;
+  const T = q.kH * q.kW;
+  const Cig = q.Cin / q.g;
+  const Cog = q.Cout / q.g;
+  const step = chunkImages(op, q);
+  for (let b0 = 0; b0 < q.B; b0 += step) {
+    const nb = Math.min(step, q.B - b0);
+    const col = new Tensor([nb * P, q.Cin * T], 'float32');
+    for (let g = 0; g < q.g; g++)
+      gemm({
+        op,
+        M: nb * P,
+        N: Cig * T,
+        K: Cog,
+        a: { off: (b0 * q.Cout + g * Cog) * P, rs: 1, cs: P, split: { P, ro: q.Cout * P } }, // gy as (m, co)
+        b: { off: g * Cog * Cig * T, rs: Cig * T, cs: 1 }, // w (Cout, Cig·T)
+        c: { off: g * Cig * T, rs: q.Cin * T, cs: 1 },
+        bufA: gy.buffer(op),
+        bufB: w.buffer(op),
+        bufC: col.buffer(op),
+      });
+    col2im(col, gx.buffer(op), q, b0, nb, b, op);
+    col.dispose();
+  }
   return gx;
 }
 
+/** gw (Cout, Cin/g, kH, kW) = dL/dw of conv2d for dL/dy = gy and input x. */
 function convWeightGrad(gy: Tensor, x: Tensor, q: Geom, op: string): Tensor {
-  const M = q.Cout / q.g;
-  const N = (q.Cin / q.g) * q.kH * q.kW;
-  const T = q.B * q.OH; // outer K (b, oh); inner K is ow
-  const cfg = pickConfig(N);
-  const tiles = Math.ceil(M / tileM(cfg)) * Math.ceil(N / tileN(cfg)) * q.g;
-  // Enough workgroups to keep every core busy, but each split still sums ≥ 256 terms.
-  const S = Math.max(1, Math.min(Math.ceil(64 / tiles), Math.floor((T * q.OW) / 256), 64));
-  const chunk = Math.ceil(T / S);
-  const partial = new Tensor([S, q.Cout, N], 'float32');
-  run(
-    'conv_weight_grad',
-    weightGradSource,
-    q,
-    [M, N, q.OW],
-    q.g * S,
-    [gy.buffer(op), x.buffer(op), partial.buffer(op)],
-    [S, chunk],
-  );
-  const wShape = [q.Cout, q.Cin / q.g, q.kH, q.kW];
-  if (S === 1) {
-    const r = reshape(partial, wShape);
-    partial.dispose();
-    return r;
+  const P = q.OH * q.OW;
+  const T = q.kH * q.kW;
+  const Cig = q.Cin / q.g;
+  const Cog = q.Cout / q.g;
+  const N = Cig * T;
+  // gy as (Cout, B·P) rows: one strided copy, so that the K axis (b, oh, ow) is contiguous.
+  const g3 = reshape(gy, [q.B, q.Cout, P]);
+  const gyT = permute(g3, [1, 0, 2], op); // (Cout, B, P)
+  g3.dispose();
+  const step = chunkImages(op, q);
+  // Split K further when the output has few tiles, so that both cores get work (each slice ≥ 256 terms).
+  const tiles = Math.ceil(Cog / 16) * Math.ceil(N / 32) * q.g;
+  const plan: { b0: number; nb: number; chunk: number; S: number; first: number }[] = [];
+  let slices = 0;
+  for (let b0 = 0; b0 < q.B; b0 += step) {
+    const nb = Math.min(step, q.B - b0);
+    const K = nb * P;
+    const want = Math.max(1, Math.min(Math.ceil(32 / tiles), Math.floor(K / 256), 64));
+    const chunk = Math.ceil(K / want / 4) * 4;
+    const S = Math.ceil(K / chunk);
+    plan.push({ b0, nb, chunk, S, first: slices });
+    slices += S;
   }
-  const s = sum(partial, 0);
-  partial.dispose();
+  const partial = new Tensor([slices, q.Cout, N], 'float32');
+  for (const { b0, nb, chunk, S, first } of plan) {
+    const col = im2col(x.buffer(op), q, b0, nb, op);
+    for (let g = 0; g < q.g; g++)
+      gemm({
+        op,
+        M: Cog,
+        N,
+        K: nb * P,
+        a: { off: g * Cog * q.B * P + b0 * P, rs: q.B * P, cs: 1 }, // gyᵀ rows (co), this chunk's images
+        b: { off: g * N, rs: q.Cin * T, cs: 1 }, // im2col (m, k)
+        c: { off: (first * q.Cout + g * Cog) * N, rs: N, cs: 1 },
+        bufA: gyT.buffer(op),
+        bufB: col.buffer(op),
+        bufC: partial.buffer(op),
+        split: { S, chunk, zsC: q.Cout * N },
+      });
+    col.dispose();
+  }
+  gyT.dispose();
+  const wShape = [q.Cout, Cig, q.kH, q.kW];
+  const s = slices === 1 ? partial : sum(partial, 0);
+  if (s !== partial) partial.dispose();
   const r = reshape(s, wShape);
   s.dispose();
   return r;

@@ -1,192 +1,431 @@
-// One GEMM generator for matmul and every convolution pass: C[z, m, n] = Σ_k A(z, m, k) · B(z, k, n).
-// Operand layouts are hooks (WGSL functions), so the same register-blocked loop serves plain strided matrices,
-// implicit-im2col convolution inputs and the weight gradient, with a fused epilogue.
+// One GEMM for matmul, linear and every convolution pass: C[z, m, n] = Σ_k A(z, m, k) · B(z, k, n) (+ bias).
 //
-// The K axis is walked as two nested loops, k = (t, c): an outer loop over t ∈ [t0, t1) (from `setup`, which is
-// how split-K restricts a batch entry to a slice) and an inner loop over c ∈ [0, KI). Per t, every row and
-// column of the invocation's block gets a "pointer" from aPtr/bPtr (for a matrix: the element offset of the
-// row; for im2col: the input offset of one kernel tap, or an invalid marker in the padding); the inner loop
-// then only does `aAt(p, c)` / `bAt(p, c)` — for a strided matrix `a[p + c·stride]`. Index math per row/tap
-// is thus hoisted out of the hot loop (matmul: one t; conv: t = kernel tap, c = channel).
+// Operands are matrices inside buffers described by strides (`MatDesc`), so transposes, batch broadcasting and
+// the NCHW layouts of convolutions are read and written in place: element (z, r, c) of a matrix lies at
+//   off + zoff(z) + rowOff(r) + c·cs,   rowOff(r) = r·rs, or with a row split of period P
+//   (rows = (outer, inner), e.g. m = (b, oh·OW + ow) of an NCHW image) (r / P)·ro + (r % P)·rs.
+// Row offsets are computed once per row outside the K loop; the loop only adds k·cs. Operands are read as
+// vec4 where the layout allows (`k4`: 4 consecutive k of one A row or B column; `f4`: 4 consecutive columns
+// of one B row), else as scalars; the K loop walks 4 k per step (a guarded tail step when K % 4 ≠ 0).
 //
-// Register blocking: each invocation owns a TM×TN block of C; every loaded A value feeds TN multiply-adds
-// and every B value TM. Lavapipe (software Vulkan, 8 invocations per SIMD register) loads storage values one
-// lane at a time, so loads/FMA is what sets the speed. Operands may be read as vec4 (`k4`: 4 consecutive c;
-// `f4`: 4 consecutive rows of A / columns of B), which cuts the number of loads 4×. The inner loop is
-// unrolled 4× (k4 requires KI % 4 == 0; f4 requires M resp. N % 4 == 0). Edge rows/columns are clamped on
-// read and skipped on write, so the inner loop has no bounds branches.
+// Two bodies share these hooks:
+//  • `subgroup` — for CPU adapters with 8-wide subgroups (Mesa lavapipe): one workgroup = one subgroup of 8
+//    lanes. Lane l loads row m0 + 8g + l of A (a vec4 along k) and the 8 rows of the group are broadcast from
+//    lane r with subgroupBroadcast (a register shuffle); lane l owns 4·H consecutive columns. Lavapipe loads
+//    storage values one lane at a time (≈ 6 ns per value per 8 lanes) while a multiply-add costs ≈ 0.2 ns, so
+//    the speed is set by how many multiply-adds each loaded value feeds: here 8·G per B value and 4·H per
+//    A value, with each A load serving 8 rows. Measured (bench, 2-core EPYC): 25–37 GFLOP/s vs 10–14 for the
+//    blocked body on the same adapter.
+//  • `blocked` — portable: each invocation owns a TM×(4·H) block of C and loads its own A rows and B columns;
+//    used on every other adapter (GPUs, OpenGL compat without subgroups).
+import { dispatch, kernelFor, runtime } from '../gpu.js';
 
-/** How an operand is loaded: one f32 per read, or a vec4 along K (`k4`) or along its free dim (`f4`). */
-export type OperandMode = 'scalar' | 'k4' | 'f4';
+/** A matrix in a buffer (element units). `bs`: strides of up to 4 broadcast batch dims (0: broadcast). */
+export interface MatDesc {
+  off: number;
+  rs: number;
+  cs: number;
+  /** Row split: row r → (r / P)·ro + (r % P)·rs. */
+  split?: { P: number; ro: number };
+  bs?: readonly number[];
+}
+
+export type AMode = 'k4' | 'scalar';
+export type BMode = 'f4' | 'k4' | 'scalar';
+export type CMode = 'f4' | 'scalar';
+export type Body = 'subgroup' | 'blocked';
 
 export interface GemmConfig {
-  /** Rows of C per invocation (multiple of 4 when A is f4). */
-  tm: number;
-  /** Columns of C per invocation (1, 2 or a multiple of 4; multiple of 4 when B is f4 or k4 with tn ≥ 4). */
-  tn: number;
-  /** Workgroup size (x: along N, y: along M). */
+  body: Body;
+  /** subgroup: row groups of 8 (rows per workgroup = 8·g); blocked: rows per invocation. */
+  rows: number;
+  /** vec4 column groups per invocation. */
+  h: number;
+  /** blocked only: workgroup size along N and M. */
   wgx: number;
   wgy: number;
-  a: OperandMode;
-  b: OperandMode;
 }
 
-export interface GemmHooks {
-  /**
-   * Bindings (1.. in the order given by the caller) and helper declarations; must declare the pointer types
-   * `APtr` and `BPtr` (e.g. `alias APtr = u32;`).
-   */
-  decls: string;
-  /**
-   * fn setup(z: u32) -> vec4<u32>: per-batch values computed once; .x/.y are free for the hooks (e.g.
-   * operand offsets), .z/.w are the outer K range [t0, t1) this batch entry sums over (split-K uses it).
-   */
-  setup: string;
-  /** fn aPtr(base: vec4<u32>, m: u32, t: u32) -> APtr (m < M; f4: m is the first of 4 rows). */
-  aPtr: string;
-  /** fn aAt(p: APtr, c: u32) -> f32 (scalar) | vec4<f32> (k4: c..c+3; f4: rows m..m+3 at c). c < KI. */
-  aAt: string;
-  /** fn bPtr(base: vec4<u32>, t: u32, n: u32) -> BPtr (n < N; f4: n is the first of 4 columns). */
-  bPtr: string;
-  /** fn bAt(p: BPtr, c: u32) -> f32 (scalar) | vec4<f32> (k4: c..c+3; f4: columns n..n+3 at c). */
-  bAt: string;
-  /** fn write(z: u32, base: vec4<u32>, m: u32, n: u32, v: f32) (only called for m < M, n < N). */
-  write: string;
+export interface GemmProblem {
+  op: string;
+  M: number;
+  N: number;
+  K: number;
+  /** Batch dims (broadcast, ≤ 4 after collapsing), empty for a single matrix. */
+  batch?: readonly number[];
+  a: MatDesc;
+  b: MatDesc;
+  c: MatDesc;
+  bufA: GPUBuffer;
+  bufB: GPUBuffer;
+  bufC: GPUBuffer;
+  /** Bias added in the epilogue: bias[off + n] (`along: 'n'`) or bias[off + m] (`'m'`). */
+  bias?: { buf: GPUBuffer; along: 'n' | 'm'; off?: number };
+  /** Split K into S slices (z-major): slice s sums k ∈ [s·chunk, (s+1)·chunk) into C + s·zsC. */
+  split?: { S: number; chunk: number; zsC: number };
+  config?: GemmConfig;
 }
 
-/**
- * The default block: 8×8 per invocation, 4×8 invocations → 64×32 tiles. Measured on lavapipe (2-vCPU EPYC,
- * bench/gemm-variants.ts, worker-CPU time): with vec4 operands 8×8 blocks beat 4×4 / 4×8 / 8×4 by 1.2–1.6×;
- * 4×4, 8×4 and 8×8 workgroups were within noise of each other.
- */
-export const GEMM_DEFAULT: GemmConfig = { tm: 8, tn: 8, wgx: 4, wgy: 8, a: 'scalar', b: 'scalar' };
+// ---------------------------------------------------------------------------------------------------------
+// Kernel choice
 
-export const tileM = (c: GemmConfig) => c.tm * c.wgy;
-export const tileN = (c: GemmConfig) => c.tn * c.wgx;
+let forced: Body | null = null;
+/** Tests/benches: force one GEMM body ('subgroup' needs an adapter with 8-wide subgroups), or null for auto. */
+export function setGemmBody(body: Body | null): void {
+  if (body === 'subgroup' && !subgroup8()) throw new Error('gemm: this adapter has no 8-wide subgroups');
+  forced = body;
+}
+export function subgroup8(): boolean {
+  const r = runtime();
+  return r.device.features.has('subgroups' as GPUFeatureName) && r.adapter.subgroupSize === 8;
+}
 
-/** Stable cache-key fragment for a config. */
-export const configKey = (c: GemmConfig) => `${c.tm}x${c.tn}w${c.wgx}x${c.wgy}${c.a}${c.b}`;
+export function pickConfig(M: number, N: number): GemmConfig {
+  const body = forced ?? (subgroup8() ? 'subgroup' : 'blocked');
+  if (body === 'subgroup') return { body, rows: M <= 8 ? 1 : 2, h: 1, wgx: 8, wgy: 1 };
+  // blocked: 8×8 per invocation and 4×8 invocations (64×32 tiles); narrow outputs get fewer columns.
+  if (N <= 4) return { body, rows: 8, h: 1, wgx: 1, wgy: 64 };
+  if (N <= 32) return { body, rows: 8, h: 1, wgx: 8, wgy: 8 };
+  return { body, rows: 8, h: 2, wgx: 4, wgy: 8 };
+}
 
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const tileM = (c: GemmConfig) => (c.body === 'subgroup' ? 8 * c.rows : c.rows * c.wgy);
+const tileN = (c: GemmConfig) => (c.body === 'subgroup' ? 32 * c.h : 4 * c.h * c.wgx);
 
-/**
- * WGSL of the GEMM. The uniform struct starts with `M: u32, N: u32, KI: u32` (KI: inner K length); callers
- * append their fields via `uniformFields`.
- */
-export function gemmSource(hooks: GemmHooks, uniformFields: string, cfg: GemmConfig): string {
-  const { tm, tn, wgx, wgy, a, b } = cfg;
-  const gw = Math.min(4, tn); // accumulators are vec4 over 4 columns (f32 / vec2 for 1- or 2-column blocks)
-  if (tn % gw || (a === 'f4' && tm % 4) || (b === 'f4' && tn % 4))
-    throw new Error(`gemm: bad block ${configKey(cfg)}`);
-  const accT = gw === 1 ? 'f32' : `vec${gw}<f32>`;
-  const rows = range(tm);
-  const cols = range(tn);
-  const groups = range(tn / gw);
-  const row = (i: number) => `m0 + ${i}u`;
-  // f4 columns: 4 contiguous per group, groups strided by the workgroup; else every column strided.
-  const col = (j: number) =>
-    b === 'f4' ? `n0 + ${Math.floor(j / 4) * 4 * wgx + (j % 4)}u` : `n0 + ${j * wgx}u`;
-  const aPtrs = a === 'f4' ? range(tm / 4) : rows;
-  const bPtrs = b === 'f4' ? groups : cols;
-  const aRow = (i: number) => (a === 'f4' ? row(4 * i) : row(i));
-  const bCol = (j: number) => (b === 'f4' ? col(4 * j) : col(j));
-  const aMax = a === 'f4' ? 'u.M - 4u' : 'u.M - 1u';
-  const bMax = b === 'f4' ? 'u.N - 4u' : 'u.N - 1u';
+// ---------------------------------------------------------------------------------------------------------
+// Operand modes
 
-  // Values for inner step q of a 4-step group starting at c.
-  const aVal = (i: number, q: number) =>
-    a === 'scalar' ? `a${i}_${q}` : a === 'k4' ? `a${i}[${q}]` : `a${i >> 2}_${q}[${i & 3}]`;
-  const bVec = (g: number, q: number) =>
-    b === 'f4'
-      ? `b${g}_${q}`
-      : `${accT}(${range(gw)
-          .map((r) => (b === 'scalar' ? `b${gw * g + r}_${q}` : `b${gw * g + r}[${q}]`))
-          .join(', ')})`;
-  const loads = (q: number, single: boolean) => {
-    const c = single ? 'c' : `c + ${q}u`;
-    const out: string[] = [];
-    if (a === 'k4') {
-      if (q === 0) out.push(...rows.map((i) => `let a${i} = aAt(pa${i}, c);`));
-    } else out.push(...aPtrs.map((i) => `let a${i}_${q} = aAt(pa${i}, ${c});`));
-    if (b === 'k4') {
-      if (q === 0) out.push(...cols.map((j) => `let b${j} = bAt(pb${j}, c);`));
-    } else out.push(...bPtrs.map((j) => `let b${j}_${q} = bAt(pb${j}, ${c});`));
-    return out;
+const isAligned = (...xs: number[]) => xs.every((x) => x % 4 === 0);
+const ro = (d: MatDesc) => d.split?.ro ?? 0;
+
+function aMode(p: GemmProblem): AMode {
+  const a = p.a;
+  return a.cs === 1 && p.K % 4 === 0 && isAligned(a.off, a.rs, ro(a), ...(a.bs ?? [])) ? 'k4' : 'scalar';
+}
+function bMode(p: GemmProblem): BMode {
+  const b = p.b;
+  if (b.cs === 1 && p.N % 4 === 0 && isAligned(b.off, b.rs, ...(b.bs ?? []))) return 'f4';
+  if (b.rs === 1 && p.K % 4 === 0 && isAligned(b.off, b.cs, ...(b.bs ?? []))) return 'k4';
+  return 'scalar';
+}
+function cMode(p: GemmProblem): CMode {
+  const c = p.c;
+  return c.cs === 1 && p.N % 4 === 0 && isAligned(c.off, c.rs, ro(c), ...(c.bs ?? []), p.split?.zsC ?? 0)
+    ? 'f4'
+    : 'scalar';
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// WGSL
+
+const R = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+// Uniform block: problem sizes, then one Mat per operand.
+const MAT = 'struct Mat { off: u32, rs: u32, cs: u32, P: u32, ro: u32, zs: u32, p0: u32, p1: u32, bs: vec4<u32> }';
+const UNIFORM = `${MAT}
+struct U { M: u32, N: u32, K: u32, chunk: u32, S: u32, brank: u32, biasOff: u32, p1: u32, bshape: vec4<u32>, a: Mat, b: Mat, c: Mat }
+@group(0) @binding(0) var<uniform> u: U;`;
+
+interface Variant {
+  cfg: GemmConfig;
+  am: AMode;
+  bm: BMode;
+  cm: CMode;
+  splitA: boolean;
+  splitC: boolean;
+  batched: boolean;
+  tail: boolean;
+  bias: 'n' | 'm' | null;
+}
+
+const variantKey = (v: Variant) =>
+  [
+    v.cfg.body,
+    v.cfg.rows,
+    v.cfg.h,
+    v.cfg.wgx,
+    v.cfg.wgy,
+    v.am,
+    v.bm,
+    v.cm,
+    +v.splitA,
+    +v.splitC,
+    +v.batched,
+    +v.tail,
+    v.bias ?? '-',
+  ].join('.');
+
+function source(v: Variant): string {
+  const { am, bm, cm } = v;
+  const sub = v.cfg.body === 'subgroup';
+  const H = v.cfg.h;
+  const nRowLoads = v.cfg.rows; // A vec4s loaded per step (subgroup: one per group of 8 rows, by lane)
+  const rowsC = sub ? 8 * v.cfg.rows : v.cfg.rows; // rows of C per invocation
+  const hs = R(H);
+  const qs = R(4);
+  const rowOff = (d: 'a' | 'c', m: string, split: boolean) =>
+    split ? `((${m}) / u.${d}.P) * u.${d}.ro + ((${m}) % u.${d}.P) * u.${d}.rs` : `(${m}) * u.${d}.rs`;
+
+  // A: one vec4 (4 consecutive k) of row pointer pa at k; guarded variant for the tail.
+  const aLoad = (i: number, guard: boolean) => {
+    if (am === 'k4') return `a4[(pa${i} + k) >> 2u]`;
+    const el = (q: number) => {
+      const idx = `pa${i} + (k + ${q}u) * u.a.cs`;
+      return guard ? `select(0.0, a[${idx}], k + ${q}u < kEnd)` : `a[${idx}]`;
+    };
+    return `vec4<f32>(${qs.map(el).join(', ')})`;
   };
-  const fmas = (q: number) =>
-    rows.flatMap((i) => groups.map((g) => `acc${i}_${g} = acc${i}_${g} + ${aVal(i, q)} * ${bVec(g, q)};`));
-  const step = (q: number, single = false) => [...loads(q, single), ...fmas(q)].join('\n        ');
-  const vectorK = a === 'k4' || b === 'k4';
+  // B: the 4×4 block B[k..k+3, n..n+3] of column pointer pb (= offset of column n) as 4 rows.
+  // k4: the 4 columns are read along k and transposed (free in lavapipe's SoA registers).
+  const bRows = (h: number, guard: boolean): string[] => {
+    if (bm === 'f4')
+      return qs.map((q) => {
+        const ld = `b4[(pb${h} + (k + ${q}u) * u.b.rs) >> 2u]`;
+        return guard ? `select(vec4<f32>(0.0), ${ld}, k + ${q}u < kEnd)` : ld;
+      });
+    if (bm === 'k4') return qs.map((q) => `bt${h}[${q}]`);
+    return qs.map(
+      (q) =>
+        `vec4<f32>(${qs
+          .map((j) => {
+            const idx = `pb${h}_${j} + (k + ${q}u) * u.b.rs`;
+            return guard ? `select(0.0, b[${idx}], k + ${q}u < kEnd)` : `b[${idx}]`;
+          })
+          .join(', ')})`,
+    );
+  };
 
-  return `
-struct U { M: u32, N: u32, KI: u32, ${uniformFields} }
-@group(0) @binding(0) var<uniform> u: U;
-${hooks.decls}
-${hooks.setup}
-${hooks.aPtr}
-${hooks.aAt}
-${hooks.bPtr}
-${hooks.bAt}
-${hooks.write}
-@compute @workgroup_size(${wgx}, ${wgy}, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let z = wid.z;
-  let base = setup(z);
-  let m0 = wid.y * ${tm * wgy}u${wgy === 1 ? '' : ` + lid.y * ${tm}u`};
-  let n0 = wid.x * ${tn * wgx}u + lid.x${b === 'f4' ? ' * 4u' : ''};
-  ${aPtrs.map((i) => `let rm${i} = min(${aRow(i)}, ${aMax});`).join('\n  ')}
-  ${bPtrs.map((j) => `let cn${j} = min(${bCol(j)}, ${bMax});`).join('\n  ')}
-  ${rows.flatMap((i) => groups.map((g) => `var acc${i}_${g} = ${accT}(0.0);`)).join('\n  ')}
-  let K4 = u.KI & ~3u;
-  for (var t = base.z; t < base.w; t = t + 1u) {
-    ${aPtrs.map((i) => `let pa${i} = aPtr(base, rm${i}, t);`).join('\n    ')}
-    ${bPtrs.map((j) => `let pb${j} = bPtr(base, t, cn${j});`).join('\n    ')}
-    var c = 0u;
-    loop {
-      if (c >= K4) { break; }
-      {
-        ${range(4)
-          .map((q) => step(q))
-          .join('\n        ')}
-      }
-      c = c + 4u;
-    }${
-      vectorK
-        ? ''
-        : `
-    loop {
-      if (c >= u.KI) { break; }
-      {
-        ${step(0, true)}
-      }
-      c = c + 1u;
-    }`
+  // One 4-k step: loads then multiply-adds.
+  const step = (guard: boolean) => {
+    const out: string[] = [];
+    for (const i of R(nRowLoads)) out.push(`let av${i} = ${aLoad(i, guard)};`);
+    for (const h of hs) {
+      if (bm === 'k4')
+        out.push(
+          `let bt${h} = transpose(mat4x4<f32>(${qs.map((j) => `b4[(pb${h}_${j} + k) >> 2u]`).join(', ')}));`,
+        );
+      const rows = bRows(h, guard);
+      for (const q of qs) out.push(`let b${h}_${q} = ${rows[q]};`);
     }
-  }
-  ${rows
-    .flatMap((i) =>
-      cols.map(
-        (j) =>
-          `if (${row(i)} < u.M && ${col(j)} < u.N) { write(z, base, ${row(i)}, ${col(j)}, ${gw === 1 ? `acc${i}_${j}` : `acc${i}_${Math.floor(j / gw)}[${j % gw}]`}); }`,
-      ),
-    )
+    for (const q of qs)
+      if (sub)
+        for (const g of R(v.cfg.rows))
+          for (const r of R(8)) {
+            out.push(`{ let s = subgroupBroadcast(av${g}[${q}], ${r}u);`);
+            for (const h of hs) out.push(`  acc${8 * g + r}_${h} = acc${8 * g + r}_${h} + s * b${h}_${q};`);
+            out.push('}');
+          }
+      else
+        for (const i of R(rowsC))
+          for (const h of hs) out.push(`acc${i}_${h} = acc${i}_${h} + av${i}[${q}] * b${h}_${q};`);
+    return out.join('\n      ');
+  };
+
+  const bindA = am === 'k4' ? 'a4: array<vec4<f32>>' : 'a: array<f32>';
+  const bindB = bm === 'scalar' ? 'b: array<f32>' : 'b4: array<vec4<f32>>';
+  const bindC = cm === 'f4' ? 'c4: array<vec4<f32>>' : 'c: array<f32>';
+
+  // Rows and columns this invocation touches.
+  const rowsSetup = sub
+    ? R(v.cfg.rows).map(
+        (g) =>
+          `let pa${g} = za + ${rowOff('a', `min(m0 + ${8 * g}u + lid.x, u.M - 1u)`, v.splitA)};`,
+      )
+    : R(v.cfg.rows).map((i) => `let pa${i} = za + ${rowOff('a', `min(m0 + ${i}u, u.M - 1u)`, v.splitA)};`);
+  const colOf = (h: number) =>
+    sub ? `nw + ${32 * h}u + 4u * lid.x` : `nw + ${4 * h * v.cfg.wgx}u + 4u * lid.x`;
+  const colsSetup = hs.flatMap((h) => {
+    const n = `n${h}`;
+    const lines = [`let ${n} = ${colOf(h)};`];
+    if (bm === 'f4') lines.push(`let pb${h} = zb + min(${n}, u.N - 4u) * u.b.cs;`);
+    else lines.push(...qs.map((j) => `let pb${h}_${j} = zb + min(${n} + ${j}u, u.N - 1u) * u.b.cs;`));
+    return lines;
+  });
+
+  const biasAt = (m: string, n: string) =>
+    v.bias === 'n' ? ` + bias[u.biasOff + ${n}]` : v.bias === 'm' ? ` + bias[u.biasOff + ${m}]` : '';
+  const writes = R(rowsC).flatMap((i) => {
+    const m = `m0 + ${i}u`;
+    return [
+      `if (${m} < u.M) {`,
+      `  let pc = zc + ${rowOff('c', m, v.splitC)};`,
+      ...hs.flatMap((h) => {
+        const n = `n${h}`;
+        const acc = `acc${i}_${h}`;
+        if (cm === 'f4') {
+          const b =
+            v.bias === 'n'
+              ? ` + vec4<f32>(${qs.map((j) => `bias[u.biasOff + ${n} + ${j}u]`).join(', ')})`
+              : v.bias === 'm'
+                ? ` + vec4<f32>(bias[u.biasOff + ${m}])`
+                : '';
+          return [`  if (${n} < u.N) { c4[(pc + ${n}) >> 2u] = ${acc}${b}; }`];
+        }
+        return qs.map(
+          (j) =>
+            `  if (${n} + ${j}u < u.N) { c[pc + (${n} + ${j}u) * u.c.cs] = ${acc}[${j}]${biasAt(m, `${n} + ${j}u`)}; }`,
+        );
+      }),
+      '}',
+    ];
+  });
+
+  const zSetup = v.batched
+    ? `var rem = zi;
+  var za = u.a.off;
+  var zb = u.b.off;
+  var zc0 = u.c.off;
+  for (var d = i32(u.brank) - 1; d >= 0; d = d - 1) {
+    let s = u.bshape[d];
+    let q = rem % s;
+    rem = rem / s;
+    za = za + q * u.a.bs[d];
+    zb = zb + q * u.b.bs[d];
+    zc0 = zc0 + q * u.c.bs[d];
+  }`
+    : 'let za = u.a.off;\n  let zb = u.b.off;\n  let zc0 = u.c.off;';
+
+  return `${sub ? 'enable subgroups;\n' : ''}${UNIFORM}
+@group(0) @binding(1) var<storage, read> ${bindA};
+@group(0) @binding(2) var<storage, read> ${bindB};
+@group(0) @binding(3) var<storage, read_write> ${bindC};
+${v.bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
+@compute @workgroup_size(${sub ? 8 : v.cfg.wgx}, ${sub ? 1 : v.cfg.wgy}, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let zi = wid.z / u.S;     // batch entry
+  let zs = wid.z % u.S;     // K slice
+  ${zSetup}
+  let zc = zc0 + zs * u.c.zs;
+  let kBegin = zs * u.chunk;
+  let kEnd = min(u.K, kBegin + u.chunk);
+  let m0 = wid.y * ${tileM(v.cfg)}u${sub ? '' : ` + lid.y * ${v.cfg.rows}u`};
+  let nw = wid.x * ${tileN(v.cfg)}u;
+  ${rowsSetup.join('\n  ')}
+  ${colsSetup.join('\n  ')}
+  ${R(rowsC)
+    .flatMap((i) => hs.map((h) => `var acc${i}_${h} = vec4<f32>(0.0);`))
     .join('\n  ')}
+  var k = kBegin;
+  let kFull = kBegin + ((kEnd - kBegin) & ~3u);
+  loop {
+    if (k >= kFull) { break; }
+    {
+      ${step(false)}
+    }
+    k = k + 4u;
+  }${
+    v.tail
+      ? `
+  if (k < kEnd) {
+      ${step(true)}
+  }`
+      : ''
+  }
+  ${writes.join('\n  ')}
 }`;
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Dispatch
+
+const matWords = (d: MatDesc, zs = 0): number[] => {
+  const bs = [...(d.bs ?? [])];
+  while (bs.length < 4) bs.push(0);
+  return [d.off, d.rs, d.cs, d.split?.P ?? 1, d.split?.ro ?? 0, zs, 0, 0, ...bs];
+};
+
+const swapRC = (d: MatDesc): MatDesc => ({ off: d.off, rs: d.cs, cs: d.rs, bs: d.bs });
+
 /**
- * The block shape for an output N columns wide: GEMM_DEFAULT (64×32 tiles) unless the output is narrow —
- * N ≤ 32 gets 8×4 blocks (32-column tiles), N ≤ 4 one column of 8×N blocks (64 invocations down M), so that few
- * multiply-adds go to clamped columns (e.g. convTranspose2d to 1 channel: N = 1).
+ * Encodes C = A·B (+ bias) as described by `p`. A narrow output (N < 32, M ≥ 2N) on the subgroup body is
+ * computed as Cᵀ = Bᵀ·Aᵀ (same buffers, swapped strides), since that body's columns come in tiles of 32.
  */
-export function pickConfig(N: number, a: OperandMode = 'scalar', b: OperandMode = 'scalar'): GemmConfig {
-  if (N <= 2 && b !== 'f4') return { tm: 8, tn: N, wgx: 1, wgy: 64, a, b };
-  if (N <= 4) return { tm: 8, tn: 4, wgx: 1, wgy: 64, a, b };
-  if (N <= 32) return { tm: 8, tn: 4, wgx: 8, wgy: 8, a, b };
-  return { ...GEMM_DEFAULT, a, b };
+export function gemm(p: GemmProblem): void {
+  const cfg0 = p.config ?? pickConfig(p.M, p.N);
+  if (
+    cfg0.body === 'subgroup' &&
+    p.N < 32 &&
+    p.M >= 2 * p.N &&
+    !p.a.split &&
+    !p.c.split &&
+    !p.config &&
+    !p.split
+  ) {
+    const t: GemmProblem = {
+      ...p,
+      M: p.N,
+      N: p.M,
+      a: swapRC(p.b),
+      b: swapRC(p.a),
+      c: swapRC(p.c),
+      bufA: p.bufB,
+      bufB: p.bufA,
+      bias: p.bias && { ...p.bias, along: p.bias.along === 'n' ? 'm' : 'n' },
+    };
+    return gemmNoSwap(t);
+  }
+  gemmNoSwap(p);
 }
 
-/** Workgroup counts for an M×N output over `batch` matrices. */
-export function gemmGroups(cfg: GemmConfig, M: number, N: number, batch: number): [number, number, number] {
-  return [Math.ceil(N / tileN(cfg)), Math.ceil(M / tileM(cfg)), batch];
+function gemmNoSwap(p: GemmProblem): void {
+  const { M, N, K } = p;
+  if (M === 0 || N === 0) return;
+  const batch = p.batch ?? [];
+  if (batch.length > 4) throw new Error(`${p.op}: more than 4 broadcast batch dims`);
+  const nb = batch.reduce((x, y) => x * y, 1);
+  const S = p.split?.S ?? 1;
+  const chunk = p.split?.chunk ?? Math.max(4, Math.ceil(K / 4) * 4);
+  if (S > 1 && chunk % 4) throw new Error(`${p.op}: split-K chunk ${chunk} must be a multiple of 4`);
+  const cfg = p.config ?? pickConfig(M, N);
+  const v: Variant = {
+    cfg,
+    am: aMode(p),
+    bm: bMode(p),
+    cm: cMode(p),
+    splitA: !!p.a.split,
+    splitC: !!p.c.split,
+    batched: batch.length > 0,
+    tail: K % 4 !== 0,
+    bias: p.bias?.along ?? null,
+  };
+  const bshape = [...batch];
+  while (bshape.length < 4) bshape.push(1);
+  const words = [
+    M,
+    N,
+    K,
+    chunk,
+    S,
+    batch.length,
+    p.bias?.off ?? 0,
+    0,
+    ...bshape,
+    ...matWords(p.a),
+    ...matWords(p.b),
+    ...matWords(p.c, p.split?.zsC ?? 0),
+  ];
+  const bufs = [p.bufA, p.bufB, p.bufC, ...(p.bias ? [p.bias.buf] : [])];
+  const gz = nb * S;
+  dispatch(
+    kernelFor(`gemm|${variantKey(v)}`, () => source(v)),
+    words,
+    bufs,
+    [Math.ceil(N / tileN(cfg)), Math.ceil(M / tileM(cfg)), gz],
+  );
+}
+
+/** The WGSL of one variant (tests and benches print it on failure). */
+export function gemmVariantSource(p: GemmProblem): string {
+  const cfg = p.config ?? pickConfig(p.M, p.N);
+  return source({
+    cfg,
+    am: aMode(p),
+    bm: bMode(p),
+    cm: cMode(p),
+    splitA: !!p.a.split,
+    splitC: !!p.c.split,
+    batched: (p.batch ?? []).length > 0,
+    tail: p.K % 4 !== 0,
+    bias: p.bias?.along ?? null,
+  });
 }
