@@ -1,71 +1,27 @@
 // conv2d / convTranspose2d / pooling / upsampling against PyTorch golden fixtures (test/fixtures, made by
 // scripts/fixtures/make_fixtures.py), the TypeScript reference, and finite differences.
-import { readFileSync } from 'node:fs';
 import {
   avgPool2d,
   conv2d,
   convTranspose2d,
   interpolate,
   maxPool2d,
-  type Tensor,
   tensor,
   upsampleNearest2d,
 } from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
+import { type ConvCase, expectFixture, load, runConvCase, up } from './conv-fixtures.js';
 import { checkGrad, expectClose, fromRef, gpuSuite, R, randRef } from './helpers.js';
-
-type FT = { shape: number[]; data: number[] };
-type Case = Record<string, unknown> & { name: string; op: string; x: FT; y: FT; gy: FT; gx: FT };
-const load = (f: string): Case[] =>
-  JSON.parse(readFileSync(new URL(`./fixtures/${f}`, import.meta.url), 'utf8'));
-const up = (t: FT, requiresGrad = false) =>
-  tensor(Float32Array.from(t.data), { shape: t.shape, requiresGrad });
-
-/** |a − e| ≤ rtol·|e| + atol·max|e| (relative to the tensor's scale: cancellation makes near-zero outputs). */
-async function expectFixture(
-  actual: Tensor | null | undefined,
-  expected: FT,
-  what: string,
-  rtol = 1e-4,
-  atol = 1e-5,
-): Promise<void> {
-  if (!actual) throw new Error(`${what}: missing`);
-  assert.equal([...actual.shape], expected.shape, `${what}: shape`);
-  const a = await actual.toArray();
-  const scale = expected.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-  R.assertClose(a, expected.data, { rtol, atol: atol * scale, what });
-}
-
-async function runConvCase(c: Case & { w: FT; b: FT | null; gw: FT; gb: FT | null }): Promise<void> {
-  const x = up(c.x, true);
-  const w = up(c.w, true);
-  const b = c.b ? up(c.b, true) : null;
-  const opts = {
-    stride: c.stride as [number, number],
-    padding: c.padding as [number, number],
-    dilation: c.dilation as [number, number],
-    groups: c.groups as number,
-  };
-  const y =
-    c.op === 'conv2d'
-      ? conv2d(x, w, b, opts)
-      : convTranspose2d(x, w, b, { ...opts, outputPadding: c.output_padding as [number, number] });
-  await expectFixture(y, c.y, `${c.name} y`);
-  y.backward(up(c.gy));
-  await expectFixture(x.grad, c.gx, `${c.name} gx`);
-  await expectFixture(w.grad, c.gw, `${c.name} gw`);
-  if (c.gb) await expectFixture(b?.grad, c.gb, `${c.name} gb`);
-}
 
 const t = gpuSuite('conv');
 
-const small = load('conv.json') as Parameters<typeof runConvCase>[0][];
+const small = load('conv.json') as ConvCase[];
 t(`PyTorch fixtures: ${small.length} small conv2d/convTranspose2d cases (y, gx, gw, gb)`, async () => {
   for (const c of small) await runConvCase(c);
 });
 
 t('PyTorch fixtures: the four seed layers at batch 2', async () => {
-  for (const c of load('conv_seed.json') as Parameters<typeof runConvCase>[0][]) await runConvCase(c);
+  for (const c of load('conv_seed.json') as ConvCase[]) await runConvCase(c);
 });
 
 const pools = load('pool.json');

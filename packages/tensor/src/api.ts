@@ -27,8 +27,10 @@ export {
   conv2d,
   convTranspose2d,
   type Pair,
+  setConvColumnBudget,
 } from './ops/conv.js';
 export * from './ops/elementwise.js';
+export { type Body as GemmBody, gemmBody, setGemmBody } from './ops/gemm.js';
 export { linear, matmul, mm } from './ops/linalg.js';
 export * from './ops/movement.js';
 export { oneHot } from './ops/onehot.js';

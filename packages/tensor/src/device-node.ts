@@ -94,9 +94,9 @@ export async function acquireDevice(): Promise<AdapterSummary> {
       continue;
     }
     const { adapter, summary } = r;
-    const wanted: GPUFeatureName[] = (['timestamp-query', 'shader-f16', 'subgroups'] as GPUFeatureName[]).filter((f) =>
-      adapter.features.has(f),
-    );
+    const wanted: GPUFeatureName[] = (
+      ['timestamp-query', 'shader-f16', 'subgroups'] as GPUFeatureName[]
+    ).filter((f) => adapter.features.has(f));
     const l = adapter.limits;
     const device = await adapter.requestDevice({
       requiredFeatures: wanted,

@@ -11,7 +11,7 @@
 // (vec4 reads, index math out of the K loop); the im2col gather costs a few % of the GEMM. A transposed
 // convolution's col2im gathers only the taps that exist (stride 2: 1 in 4), where a direct implicit GEMM
 // over all taps would multiply zeros. Batches are processed in chunks so that no im2col buffer exceeds
-// COL_BUDGET floats.
+// the column budget (setConvColumnBudget).
 import { dispatch, grid, kernelFor, limits } from '../gpu.js';
 import { fmtShape, record, Tensor } from '../tensor.js';
 import { gemm } from './gemm.js';
@@ -56,8 +56,16 @@ interface Geom {
   g: number;
 }
 
-/** Floats per im2col buffer (64 MiB); larger batches are processed in chunks. */
-export const COL_BUDGET = 1 << 24;
+/** Floats per im2col buffer (default 2²⁴ = 64 MiB); larger batches are processed in chunks of images. */
+let colBudget = 1 << 24;
+/** Sets the largest im2col/col2im buffer (floats) conv2d/convTranspose2d allocate; returns the old value. */
+export function setConvColumnBudget(floats: number): number {
+  if (!Number.isInteger(floats) || floats < 1)
+    throw new Error(`setConvColumnBudget: expected a positive integer, got ${floats}`);
+  const old = colBudget;
+  colBudget = floats;
+  return old;
+}
 
 const WG = 64;
 // Uniforms shared by both kernels: geometry in the conv2d direction, the chunk's first image and a bias flag.
@@ -142,7 +150,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
 /** Images per chunk so that one (chunk·P, Cin·T) column buffer fits the budget and the binding limit. */
 function chunkImages(op: string, q: Geom): number {
   const perImage = q.OH * q.OW * q.Cin * q.kH * q.kW;
-  const cap = Math.min(COL_BUDGET, Math.floor(limits().maxStorageBufferBindingSize / 4));
+  const cap = Math.min(colBudget, Math.floor(limits().maxStorageBufferBindingSize / 4));
   if (perImage > cap)
     throw new Error(
       `${op}: one image needs a ${q.OH * q.OW}x${q.Cin * q.kH * q.kW} column buffer (${perImage} floats), more than ${cap}`,
@@ -161,7 +169,15 @@ function im2col(x: GPUBuffer, q: Geom, b0: number, nb: number, op: string): Tens
   return col;
 }
 
-function col2im(col: Tensor, out: GPUBuffer, q: Geom, b0: number, nb: number, bias: Tensor | null, op: string) {
+function col2im(
+  col: Tensor,
+  out: GPUBuffer,
+  q: Geom,
+  b0: number,
+  nb: number,
+  bias: Tensor | null,
+  op: string,
+) {
   const [sh, sw] = q.s;
   dispatch(
     kernelFor(`col2im|${q.kH}.${q.kW}.${sh}.${sw}.${bias ? 1 : 0}`, () =>

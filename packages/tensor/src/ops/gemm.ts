@@ -72,6 +72,8 @@ export interface GemmProblem {
 let forced: Body | null = null;
 /** Tests/benches: force one GEMM body ('subgroup' needs an adapter with 8-wide subgroups), or null for auto. */
 export function setGemmBody(body: Body | null): void {
+  if (body !== null && body !== 'subgroup' && body !== 'blocked')
+    throw new Error(`gemm: unknown body '${String(body)}' (expected 'subgroup', 'blocked' or null)`);
   if (body === 'subgroup' && !subgroup8()) throw new Error('gemm: this adapter has no 8-wide subgroups');
   forced = body;
 }
@@ -80,8 +82,13 @@ export function subgroup8(): boolean {
   return r.device.features.has('subgroups' as GPUFeatureName) && r.adapter.subgroupSize === 8;
 }
 
+/** The GEMM body matmul/linear/conv use on this adapter now. */
+export function gemmBody(): Body {
+  return forced ?? (subgroup8() ? 'subgroup' : 'blocked');
+}
+
 export function pickConfig(M: number, N: number): GemmConfig {
-  const body = forced ?? (subgroup8() ? 'subgroup' : 'blocked');
+  const body = gemmBody();
   if (body === 'subgroup') return { body, rows: M <= 8 ? 1 : 2, h: 1, wgx: 8, wgy: 1 };
   // blocked: 8×8 per invocation and 4×8 invocations (64×32 tiles); narrow outputs get fewer columns.
   if (N <= 4) return { body, rows: 8, h: 1, wgx: 1, wgy: 64 };
@@ -121,7 +128,8 @@ function cMode(p: GemmProblem): CMode {
 const R = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 // Uniform block: problem sizes, then one Mat per operand.
-const MAT = 'struct Mat { off: u32, rs: u32, cs: u32, P: u32, ro: u32, zs: u32, p0: u32, p1: u32, bs: vec4<u32> }';
+const MAT =
+  'struct Mat { off: u32, rs: u32, cs: u32, P: u32, ro: u32, zs: u32, p0: u32, p1: u32, bs: vec4<u32> }';
 const UNIFORM = `${MAT}
 struct U { M: u32, N: u32, K: u32, chunk: u32, S: u32, brank: u32, biasOff: u32, p1: u32, bshape: vec4<u32>, a: Mat, b: Mat, c: Mat }
 @group(0) @binding(0) var<uniform> u: U;`;
@@ -228,8 +236,7 @@ function source(v: Variant): string {
   // Rows and columns this invocation touches.
   const rowsSetup = sub
     ? R(v.cfg.rows).map(
-        (g) =>
-          `let pa${g} = za + ${rowOff('a', `min(m0 + ${8 * g}u + lid.x, u.M - 1u)`, v.splitA)};`,
+        (g) => `let pa${g} = za + ${rowOff('a', `min(m0 + ${8 * g}u + lid.x, u.M - 1u)`, v.splitA)};`,
       )
     : R(v.cfg.rows).map((i) => `let pa${i} = za + ${rowOff('a', `min(m0 + ${i}u, u.M - 1u)`, v.splitA)};`);
   const colOf = (h: number) =>

@@ -1,0 +1,145 @@
+// Both GEMM bodies on this adapter: the blocked one (every adapter) and, where the adapter has 8-wide
+// subgroups, the subgroup-broadcast one. Each runs matmul/linear on awkward shapes, layouts and batch
+// broadcasts, and the PyTorch conv fixtures; conv also with a tiny column budget (batch chunking) and a long
+// weight-gradient K (split-K), against the TypeScript reference.
+import {
+  conv2d,
+  convTranspose2d,
+  type GemmBody,
+  gemmBody,
+  linear,
+  matmul,
+  setConvColumnBudget,
+  setGemmBody,
+} from '@wgrad/tensor';
+import * as assert from 'uvu/assert';
+import { type ConvCase, load, runConvCase } from './conv-fixtures.js';
+import { checkGrad, expectClose, fromRef, gpuSuite, R, randRef } from './helpers.js';
+
+const t = gpuSuite('gemm bodies');
+const auto = gemmBody();
+const bodies: GemmBody[] = auto === 'subgroup' ? ['blocked', 'subgroup'] : ['blocked'];
+
+async function withBody(body: GemmBody, fn: () => Promise<void>): Promise<void> {
+  setGemmBody(body);
+  try {
+    await fn();
+  } finally {
+    setGemmBody(null);
+  }
+}
+
+t('the default body is the subgroup one exactly when the adapter has 8-wide subgroups', () => {
+  assert.ok(bodies.includes(auto));
+  assert.throws(() => setGemmBody('nope' as GemmBody), /gemm: unknown body 'nope'/);
+});
+
+for (const body of bodies) {
+  t(`[${body}] matmul on awkward sizes, tile edges and K % 4 ≠ 0`, () =>
+    withBody(body, async () => {
+      let seed = 100;
+      for (const [M, K, N] of [
+        [1, 1, 1],
+        [7, 3, 5],
+        [8, 4, 32],
+        [17, 5, 33],
+        [33, 64, 31],
+        [65, 7, 4],
+        [3, 130, 70],
+        [128, 20, 2],
+      ] as const) {
+        const a = randRef([M, K], seed++);
+        const b = randRef([K, N], seed++);
+        await expectClose(matmul(fromRef(a), fromRef(b)), R.matmul(a, b), `${body} ${M}x${K}x${N}`);
+      }
+    }),
+  );
+
+  t(`[${body}] gradients through transposed operands and broadcast batches`, () =>
+    withBody(body, async () => {
+      await checkGrad(
+        `${body} [2,1,3,8]@[5,8,4]`,
+        [randRef([2, 1, 3, 8], 1), randRef([5, 8, 4], 2)],
+        ([p, q]) => p!.matmul(q!),
+        ([p, q]) => R.matmul(p!, q!),
+      );
+      await checkGrad(
+        `${body} aᵀ@bᵀ`,
+        [randRef([12, 9], 3), randRef([5, 12], 4)],
+        ([p, q]) => p!.T.matmul(q!.T),
+        ([p, q]) => R.matmul(R.permute(p!, [1, 0]), R.permute(q!, [1, 0])),
+      );
+    }),
+  );
+
+  t(`[${body}] linear with bias (weight read transposed in place)`, () =>
+    withBody(body, async () => {
+      for (const [lead, inF, out] of [
+        [[5], 12, 3],
+        [[2, 3], 7, 9],
+        [[40], 64, 2],
+      ] as const) {
+        await checkGrad(
+          `${body} linear ${lead}x${inF}->${out}`,
+          [randRef([...lead, inF], 5), randRef([out, inF], 6), randRef([out], 7)],
+          ([x, w, b]) => linear(x!, w!, b!),
+          ([x, w, b]) => R.binary(R.matmul(x!, R.permute(w!, [1, 0])), b!, (p, q) => p + q),
+        );
+      }
+    }),
+  );
+
+  t(`[${body}] PyTorch conv fixtures (small cases and the seed layers)`, () =>
+    withBody(body, async () => {
+      for (const c of [...load('conv.json'), ...load('conv_seed.json')] as ConvCase[]) await runConvCase(c);
+    }),
+  );
+
+  t(`[${body}] conv in batch chunks (tiny column budget) and a long split-K weight gradient`, () =>
+    withBody(body, async () => {
+      const o = {
+        stride: [2, 2] as [number, number],
+        padding: [1, 1] as [number, number],
+        dilation: [1, 1] as [number, number],
+        groups: 1,
+      };
+      // 12 images of 3×20×20 with a 4×4 kernel: 100 output pixels × 48 columns = 4800 floats per image.
+      const x = randRef([12, 3, 20, 20], 11);
+      const w = randRef([5, 3, 4, 4], 12);
+      const b = randRef([5], 13);
+      const up = randRef([12, 5, 10, 10], 14);
+      const results: Float32Array[][] = [];
+      for (const budget of [1 << 24, 4800 * 5]) {
+        const old = setConvColumnBudget(budget);
+        try {
+          const xs = fromRef(x, { requiresGrad: true });
+          const ws = fromRef(w, { requiresGrad: true });
+          const bs = fromRef(b, { requiresGrad: true });
+          const y = conv2d(xs, ws, bs, o);
+          await expectClose(y, R.conv2d(x, w, b, o), `${body} conv2d budget ${budget}`);
+          y.backward(fromRef(up));
+          results.push([await xs.grad!.toArray(), await ws.grad!.toArray(), await bs.grad!.toArray()]);
+          const yt = convTranspose2d(fromRef(up), fromRef(randRef([5, 3, 4, 4], 15)), null, {
+            ...o,
+            outputPadding: [0, 0],
+          });
+          await expectClose(
+            yt,
+            R.convTranspose2d(up, randRef([5, 3, 4, 4], 15), null, { ...o, outputPadding: [0, 0] }),
+            `${body} convTranspose2d budget ${budget}`,
+          );
+        } finally {
+          setConvColumnBudget(old);
+        }
+      }
+      // Chunked and unchunked gradients agree; the weight gradient (K = 12·100 = 1200, split) matches the
+      // reference computed as a correlation of x with the upstream gradient.
+      for (let i = 0; i < 3; i++) R.assertClose(results[1]![i]!, results[0]![i]!, { rtol: 1e-4, atol: 1e-5 });
+      const gwRef = R.numericGrad((xs) => R.conv2d(x, xs[0]!, b, o), [w], up, 1e-3)[0]!;
+      R.assertClose(results[0]![1]!, gwRef.data, { rtol: 1e-3, atol: 1e-3, what: `${body} gw` });
+      assert.throws(() => setConvColumnBudget(0), /setConvColumnBudget: expected a positive integer, got 0/);
+    }),
+  );
+}
+
+t.run();
