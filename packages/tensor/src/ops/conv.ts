@@ -12,7 +12,7 @@
 // convolution's col2im gathers only the taps that exist (stride 2: 1 in 4), where a direct implicit GEMM
 // over all taps would multiply zeros. Batches are processed in chunks so that no im2col buffer exceeds
 // the column budget (setConvColumnBudget).
-import { dispatch, grid, kernelFor, limits } from '../gpu.js';
+import { dispatch, kernelFor, limits } from '../gpu.js';
 import { fmtShape, record, Tensor } from '../tensor.js';
 import { gemm } from './gemm.js';
 import { permute, reshape } from './movement.js';

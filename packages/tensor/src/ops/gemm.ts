@@ -369,7 +369,8 @@ export function gemm(p: GemmProblem): void {
       bufB: p.bufA,
       bias: p.bias && { ...p.bias, along: p.bias.along === 'n' ? 'm' : 'n' },
     };
-    return gemmNoSwap(t);
+    gemmNoSwap(t);
+    return;
   }
   gemmNoSwap(p);
 }
