@@ -16,6 +16,8 @@ export {
   kernel,
   limits,
   MAIN_1D,
+  profileReport,
+  setProfiling,
   setDebug,
   setDevice,
   sync,

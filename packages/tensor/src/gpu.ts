@@ -245,6 +245,7 @@ export function dispatch(
   uniforms: readonly UWord[],
   buffers: readonly GPUBuffer[],
   groups: readonly [number, number?, number?],
+  label?: string,
 ): void {
   const r = runtime();
   throwPending();
@@ -272,10 +273,12 @@ export function dispatch(
       `${k.name}: dispatch of [${x}, ${y}, ${z}] workgroups exceeds the adapter limit ${r.maxWorkgroupsPerDim}`,
     );
   const bindGroup = r.device.createBindGroup({ layout: k.layout, entries });
-  const pass = computePass();
+  const timed = prof ? profiledPass(label ?? k.name) : null;
+  const pass = timed ?? computePass();
   pass.setPipeline(k.pipeline);
   pass.setBindGroup(0, bindGroup);
   pass.dispatchWorkgroups(x, y, z);
+  timed?.end();
   batch.ops.push(k.name);
   dispatches++;
   if (debugMode) flush();
@@ -294,11 +297,88 @@ export function copyBuffer(
   batch.ops.push('copy');
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Profiling (developer tool): with `setProfiling(true)` every dispatch runs in its own compute pass with
+// timestamp queries, and `profileReport()` returns GPU time per kernel name. Needs 'timestamp-query'.
+interface Profiler {
+  set: GPUQuerySet;
+  resolve: GPUBuffer;
+  names: string[];
+  totals: Map<string, { ms: number; count: number }>;
+  pending: Promise<void>[];
+}
+let prof: Profiler | null = null;
+const PROF_QUERIES = 2 * MAX_OPS_PER_SUBMIT;
+
+export function setProfiling(on: boolean): void {
+  flush();
+  if (!on) {
+    prof = null;
+    return;
+  }
+  const { device } = runtime();
+  if (!device.features.has('timestamp-query' as GPUFeatureName))
+    throw new Error('setProfiling: this device has no timestamp-query feature');
+  prof = {
+    set: device.createQuerySet({ type: 'timestamp', count: PROF_QUERIES }),
+    resolve: device.createBuffer({ size: PROF_QUERIES * 8, usage: 0x0200 | USAGE_COPY_SRC }), // QUERY_RESOLVE
+    names: [],
+    totals: new Map(),
+    pending: [],
+  };
+}
+
+function profiledPass(name: string): GPUComputePassEncoder {
+  const p = prof!;
+  endPass();
+  const i = p.names.length;
+  p.names.push(name);
+  return encoder().beginComputePass({
+    timestampWrites: { querySet: p.set, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+  });
+}
+
+function collectProfile(): void {
+  const p = prof;
+  if (!p || !p.names.length || !batch.encoder) return;
+  const n = p.names.length;
+  const { device } = runtime();
+  const read = device.createBuffer({ size: n * 16, usage: USAGE_MAP_READ | USAGE_COPY_DST });
+  batch.encoder.resolveQuerySet(p.set, 0, 2 * n, p.resolve, 0);
+  batch.encoder.copyBufferToBuffer(p.resolve, 0, read, 0, n * 16);
+  const names = p.names;
+  p.names = [];
+  batch.afterSubmit.push(() => {
+    p.pending.push(
+      read.mapAsync(MAP_MODE_READ).then(() => {
+        const t = new BigUint64Array(read.getMappedRange());
+        names.forEach((name, i) => {
+          const e = p.totals.get(name) ?? { ms: 0, count: 0 };
+          e.ms += Number(t[2 * i + 1]! - t[2 * i]!) / 1e6;
+          e.count++;
+          p.totals.set(name, e);
+        });
+        read.destroy();
+      }),
+    );
+  });
+}
+
+/** GPU milliseconds per kernel name since profiling was switched on (sorted, largest first). */
+export async function profileReport(): Promise<{ name: string; ms: number; count: number }[]> {
+  if (!prof) throw new Error('profileReport: profiling is off (setProfiling(true))');
+  await sync();
+  await Promise.all(prof.pending);
+  prof.pending = [];
+  return [...prof.totals].map(([name, e]) => ({ name, ...e })).sort((a, b) => b.ms - a.ms);
+}
+
 /** Submits everything encoded so far. Cheap when nothing is pending. */
 export function flush(): void {
   if (!batch.encoder) return;
   const { device } = runtime();
   endPass();
+  collectProfile();
   const ops = batch.ops;
   if (debugMode) device.pushErrorScope('validation');
   if (batch.uniformBytes) device.queue.writeBuffer(uniformBuffer(), 0, batch.uniforms, 0, batch.uniformBytes);
@@ -310,6 +390,7 @@ export function flush(): void {
     });
   lastOps = ops;
   batch.encoder = null;
+  if (prof) prof.names = [];
   batch.uniformBytes = 0;
   batch.ops = [];
   const after = batch.afterSubmit;

@@ -2,7 +2,7 @@
 // With P = OH·OW output pixels, T = kH·kW taps and a group's channels Cig = Cin/g, Cog = Cout/g:
 //   forward      y      = im2col(x) · wᵀ (+ b)          M = B·P, N = Cog,     K = Cig·T   (y written as NCHW)
 //   input grad   gx     = col2im(gy · w)                M = B·P, N = Cig·T,   K = Cog     (gy read as NCHW)
-//   weight grad  gw     = gyᵀ · im2col(x)               M = Cog, N = Cig·T,   K = B·P     (split along K)
+//   weight grad  gw     = Σ_b gy[b] · im2col(x[b])      M = Cog, N = Cig·T,   K = P       (outer sum over b)
 // conv2d:          forward; dx = input grad; dw = weight grad(gy, x)
 // convTranspose2d: forward = input grad of the conv2d from its output back to its input (+ b in col2im);
 //                  dx = forward(gy); dw = weight grad(x, gy)   (roles swapped)
@@ -14,8 +14,8 @@
 // the column budget (setConvColumnBudget).
 import { dispatch, kernelFor, limits } from '../gpu.js';
 import { fmtShape, record, Tensor } from '../tensor.js';
-import { gemm } from './gemm.js';
-import { permute, reshape } from './movement.js';
+import { gemm, splitSlices } from './gemm.js';
+import { reshape } from './movement.js';
 import { sum } from './reduce.js';
 
 export type Pair = number | readonly [number, number];
@@ -255,47 +255,42 @@ function convInputGrad(gy: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: str
 function convWeightGrad(gy: Tensor, x: Tensor, q: Geom, op: string): Tensor {
   const P = q.OH * q.OW;
   const T = q.kH * q.kW;
+  const Kt = q.Cin * T;
   const Cig = q.Cin / q.g;
   const Cog = q.Cout / q.g;
   const N = Cig * T;
-  // gy as (Cout, B·P) rows: one strided copy, so that the K axis (b, oh, ow) is contiguous.
-  const g3 = reshape(gy, [q.B, q.Cout, P]);
-  const gyT = permute(g3, [1, 0, 2], op); // (Cout, B, P)
-  g3.dispose();
   const step = chunkImages(op, q);
-  // Split K further when the output has few tiles, so that both cores get work (each slice ≥ 256 terms).
+  // An outer sum over the images (gy[b] is a plain (Cout, P) matrix, so no transpose of gy is needed), split
+  // into slices when the output has few tiles, so that both cores get work.
   const tiles = Math.ceil(Cog / 16) * Math.ceil(N / 32) * q.g;
-  const plan: { b0: number; nb: number; chunk: number; S: number; first: number }[] = [];
+  const plan: { b0: number; nb: number; S: number; first: number }[] = [];
   let slices = 0;
   for (let b0 = 0; b0 < q.B; b0 += step) {
     const nb = Math.min(step, q.B - b0);
-    const K = nb * P;
-    const want = Math.max(1, Math.min(Math.ceil(32 / tiles), Math.floor(K / 256), 64));
-    const chunk = Math.ceil(K / want / 4) * 4;
-    const S = Math.ceil(K / chunk);
-    plan.push({ b0, nb, chunk, S, first: slices });
+    const S = splitSlices(nb, Math.min(Math.ceil(32 / tiles), 64));
+    plan.push({ b0, nb, S, first: slices });
     slices += S;
   }
   const partial = new Tensor([slices, q.Cout, N], 'float32');
-  for (const { b0, nb, chunk, S, first } of plan) {
+  for (const { b0, nb, S, first } of plan) {
     const col = im2col(x.buffer(op), q, b0, nb, op);
     for (let g = 0; g < q.g; g++)
       gemm({
         op,
         M: Cog,
         N,
-        K: nb * P,
-        a: { off: g * Cog * q.B * P + b0 * P, rs: q.B * P, cs: 1 }, // gyᵀ rows (co), this chunk's images
-        b: { off: g * N, rs: q.Cin * T, cs: 1 }, // im2col (m, k)
+        K: P,
+        a: { off: (b0 * q.Cout + g * Cog) * P, rs: P, cs: 1 }, // gy[b] (Cout, P), this group's rows
+        b: { off: g * N, rs: Kt, cs: 1 }, // im2col rows of image b, this group's columns
         c: { off: (first * q.Cout + g * Cog) * N, rs: N, cs: 1 },
-        bufA: gyT.buffer(op),
+        bufA: gy.buffer(op),
         bufB: col.buffer(op),
         bufC: partial.buffer(op),
-        split: { S, chunk, zsC: q.Cout * N },
+        outer: { n: nb, as: q.Cout * P, bs: P * Kt },
+        split: { S, zsC: q.Cout * N },
       });
     col.dispose();
   }
-  gyT.dispose();
   const wShape = [q.Cout, Cig, q.kH, q.kW];
   const s = slices === 1 ? partial : sum(partial, 0);
   if (s !== partial) partial.dispose();

@@ -61,8 +61,13 @@ export interface GemmProblem {
   bufC: GPUBuffer;
   /** Bias added in the epilogue: bias[off + n] (`along: 'n'`) or bias[off + m] (`'m'`). */
   bias?: { buf: GPUBuffer; along: 'n' | 'm'; off?: number };
-  /** Split K into S slices (z-major): slice s sums k ∈ [s·chunk, (s+1)·chunk) into C + s·zsC. */
-  split?: { S: number; chunk: number; zsC: number };
+  /**
+   * An outer sum: C = Σ_{j < n} A_j·B_j with A_j = A + j·as and B_j = B + j·bs (element offsets), e.g. over the
+   * images of a batch for a convolution's weight gradient, with K the inner (per-image) length.
+   */
+  outer?: { n: number; as: number; bs: number };
+  /** Split the outer sum into S slices (z-major): slice s sums j ∈ [s·⌈n/S⌉, …) into C + s·zsC. */
+  split?: { S: number; zsC: number };
   config?: GemmConfig;
 }
 
@@ -107,12 +112,15 @@ const ro = (d: MatDesc) => d.split?.ro ?? 0;
 
 function aMode(p: GemmProblem): AMode {
   const a = p.a;
-  return a.cs === 1 && p.K % 4 === 0 && isAligned(a.off, a.rs, ro(a), ...(a.bs ?? [])) ? 'k4' : 'scalar';
+  return a.cs === 1 && p.K % 4 === 0 && isAligned(a.off, a.rs, ro(a), p.outer?.as ?? 0, ...(a.bs ?? []))
+    ? 'k4'
+    : 'scalar';
 }
 function bMode(p: GemmProblem): BMode {
   const b = p.b;
-  if (b.cs === 1 && p.N % 4 === 0 && isAligned(b.off, b.rs, ...(b.bs ?? []))) return 'f4';
-  if (b.rs === 1 && p.K % 4 === 0 && isAligned(b.off, b.cs, ...(b.bs ?? []))) return 'k4';
+  const os = p.outer?.bs ?? 0;
+  if (b.cs === 1 && p.N % 4 === 0 && isAligned(b.off, b.rs, os, ...(b.bs ?? []))) return 'f4';
+  if (b.rs === 1 && p.K % 4 === 0 && isAligned(b.off, b.cs, os, ...(b.bs ?? []))) return 'k4';
   return 'scalar';
 }
 function cMode(p: GemmProblem): CMode {
@@ -129,9 +137,9 @@ const R = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 // Uniform block: problem sizes, then one Mat per operand.
 const MAT =
-  'struct Mat { off: u32, rs: u32, cs: u32, P: u32, ro: u32, zs: u32, p0: u32, p1: u32, bs: vec4<u32> }';
+  'struct Mat { off: u32, rs: u32, cs: u32, P: u32, ro: u32, zs: u32, ks: u32, p1: u32, bs: vec4<u32> }';
 const UNIFORM = `${MAT}
-struct U { M: u32, N: u32, K: u32, chunk: u32, S: u32, brank: u32, biasOff: u32, p1: u32, bshape: vec4<u32>, a: Mat, b: Mat, c: Mat }
+struct U { M: u32, N: u32, K: u32, ochunk: u32, S: u32, brank: u32, biasOff: u32, On: u32, bshape: vec4<u32>, a: Mat, b: Mat, c: Mat }
 @group(0) @binding(0) var<uniform> u: U;`;
 
 interface Variant {
@@ -176,10 +184,10 @@ function source(v: Variant): string {
 
   // A: one vec4 (4 consecutive k) of row pointer pa at k; guarded variant for the tail.
   const aLoad = (i: number, guard: boolean) => {
-    if (am === 'k4') return `a4[(pa${i} + k) >> 2u]`;
+    if (am === 'k4') return `a4[(qa${i} + k) >> 2u]`;
     const el = (q: number) => {
-      const idx = `pa${i} + (k + ${q}u) * u.a.cs`;
-      return guard ? `select(0.0, a[${idx}], k + ${q}u < kEnd)` : `a[${idx}]`;
+      const idx = `qa${i} + (k + ${q}u) * u.a.cs`;
+      return guard ? `select(0.0, a[${idx}], k + ${q}u < u.K)` : `a[${idx}]`;
     };
     return `vec4<f32>(${qs.map(el).join(', ')})`;
   };
@@ -188,16 +196,16 @@ function source(v: Variant): string {
   const bRows = (h: number, guard: boolean): string[] => {
     if (bm === 'f4')
       return qs.map((q) => {
-        const ld = `b4[(pb${h} + (k + ${q}u) * u.b.rs) >> 2u]`;
-        return guard ? `select(vec4<f32>(0.0), ${ld}, k + ${q}u < kEnd)` : ld;
+        const ld = `b4[(qb${h} + (k + ${q}u) * u.b.rs) >> 2u]`;
+        return guard ? `select(vec4<f32>(0.0), ${ld}, k + ${q}u < u.K)` : ld;
       });
     if (bm === 'k4') return qs.map((q) => `bt${h}[${q}]`);
     return qs.map(
       (q) =>
         `vec4<f32>(${qs
           .map((j) => {
-            const idx = `pb${h}_${j} + (k + ${q}u) * u.b.rs`;
-            return guard ? `select(0.0, b[${idx}], k + ${q}u < kEnd)` : `b[${idx}]`;
+            const idx = `qb${h}_${j} + (k + ${q}u) * u.b.rs`;
+            return guard ? `select(0.0, b[${idx}], k + ${q}u < u.K)` : `b[${idx}]`;
           })
           .join(', ')})`,
     );
@@ -210,7 +218,7 @@ function source(v: Variant): string {
     for (const h of hs) {
       if (bm === 'k4')
         out.push(
-          `let bt${h} = transpose(mat4x4<f32>(${qs.map((j) => `b4[(pb${h}_${j} + k) >> 2u]`).join(', ')}));`,
+          `let bt${h} = transpose(mat4x4<f32>(${qs.map((j) => `b4[(qb${h}_${j} + k) >> 2u]`).join(', ')}));`,
         );
       const rows = bRows(h, guard);
       for (const q of qs) out.push(`let b${h}_${q} = ${rows[q]};`);
@@ -249,6 +257,10 @@ function source(v: Variant): string {
     return lines;
   });
 
+  const rowsPtr = R(v.cfg.rows).map((i) => `let qa${i} = pa${i} + oa;`);
+  const colsPtr = hs.flatMap((h) =>
+    bm === 'f4' ? [`let qb${h} = pb${h} + ob;`] : qs.map((j) => `let qb${h}_${j} = pb${h}_${j} + ob;`),
+  );
   const biasAt = (m: string, n: string) =>
     v.bias === 'n' ? ` + bias[u.biasOff + ${n}]` : v.bias === 'm' ? ` + bias[u.biasOff + ${m}]` : '';
   const writes = R(rowsC).flatMap((i) => {
@@ -303,8 +315,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let zs = wid.z % u.S;     // K slice
   ${zSetup}
   let zc = zc0 + zs * u.c.zs;
-  let kBegin = zs * u.chunk;
-  let kEnd = min(u.K, kBegin + u.chunk);
+  let jBegin = zs * u.ochunk;
+  let jEnd = min(u.On, jBegin + u.ochunk);
   let m0 = wid.y * ${tileM(v.cfg)}u${sub ? '' : ` + lid.y * ${v.cfg.rows}u`};
   let nw = wid.x * ${tileN(v.cfg)}u;
   ${rowsSetup.join('\n  ')}
@@ -312,21 +324,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   ${R(rowsC)
     .flatMap((i) => hs.map((h) => `var acc${i}_${h} = vec4<f32>(0.0);`))
     .join('\n  ')}
-  var k = kBegin;
-  let kFull = kBegin + ((kEnd - kBegin) & ~3u);
-  loop {
-    if (k >= kFull) { break; }
-    {
-      ${step(false)}
+  let kFull = u.K & ~3u;
+  for (var j = jBegin; j < jEnd; j = j + 1u) {
+    let oa = j * u.a.ks;
+    let ob = j * u.b.ks;
+    ${rowsPtr.join('\n    ')}
+    ${colsPtr.join('\n    ')}
+    var k = 0u;
+    loop {
+      if (k >= kFull) { break; }
+      {
+        ${step(false)}
+      }
+      k = k + 4u;
+    }${
+      v.tail
+        ? `
+    if (k < u.K) {
+        ${step(true)}
+    }`
+        : ''
     }
-    k = k + 4u;
-  }${
-    v.tail
-      ? `
-  if (k < kEnd) {
-      ${step(true)}
-  }`
-      : ''
   }
   ${writes.join('\n  ')}
 }`;
@@ -335,11 +353,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 // ---------------------------------------------------------------------------------------------------------
 // Dispatch
 
-const matWords = (d: MatDesc, zs = 0): number[] => {
+const matWords = (d: MatDesc, zs = 0, ks = 0): number[] => {
   const bs = [...(d.bs ?? [])];
   while (bs.length < 4) bs.push(0);
-  return [d.off, d.rs, d.cs, d.split?.P ?? 1, d.split?.ro ?? 0, zs, 0, 0, ...bs];
+  return [d.off, d.rs, d.cs, d.split?.P ?? 1, d.split?.ro ?? 0, zs, ks, 0, ...bs];
 };
+
+/** The number of slices `split: { S }` really makes of an outer sum of n terms (slices of ⌈n/S⌉). */
+export function splitSlices(n: number, S: number): number {
+  return Math.ceil(n / Math.ceil(n / Math.max(1, Math.min(S, n))));
+}
 
 const swapRC = (d: MatDesc): MatDesc => ({ off: d.off, rs: d.cs, cs: d.rs, bs: d.bs });
 
@@ -356,7 +379,7 @@ export function gemm(p: GemmProblem): void {
     !p.a.split &&
     !p.c.split &&
     !p.config &&
-    !p.split
+    !p.outer
   ) {
     const t: GemmProblem = {
       ...p,
@@ -381,9 +404,10 @@ function gemmNoSwap(p: GemmProblem): void {
   const batch = p.batch ?? [];
   if (batch.length > 4) throw new Error(`${p.op}: more than 4 broadcast batch dims`);
   const nb = batch.reduce((x, y) => x * y, 1);
-  const S = p.split?.S ?? 1;
-  const chunk = p.split?.chunk ?? Math.max(4, Math.ceil(K / 4) * 4);
-  if (S > 1 && chunk % 4) throw new Error(`${p.op}: split-K chunk ${chunk} must be a multiple of 4`);
+  const On = p.outer?.n ?? 1;
+  const S = splitSlices(On, p.split?.S ?? 1);
+  const ochunk = Math.ceil(On / S);
+  if (p.split && !p.outer) throw new Error(`${p.op}: split-K needs an outer sum to split`);
   const cfg = p.config ?? pickConfig(M, N);
   const v: Variant = {
     cfg,
@@ -402,14 +426,14 @@ function gemmNoSwap(p: GemmProblem): void {
     M,
     N,
     K,
-    chunk,
+    ochunk,
     S,
     batch.length,
     p.bias?.off ?? 0,
-    0,
+    On,
     ...bshape,
-    ...matWords(p.a),
-    ...matWords(p.b),
+    ...matWords(p.a, 0, p.outer?.as ?? 0),
+    ...matWords(p.b, 0, p.outer?.bs ?? 0),
     ...matWords(p.c, p.split?.zsC ?? 0),
   ];
   const bufs = [p.bufA, p.bufB, p.bufC, ...(p.bias ? [p.bias.buf] : [])];
@@ -419,6 +443,7 @@ function gemmNoSwap(p: GemmProblem): void {
     words,
     bufs,
     [Math.ceil(N / tileN(cfg)), Math.ceil(M / tileM(cfg)), gz],
+    `gemm:${p.op}`,
   );
 }
 

@@ -58,6 +58,7 @@ function copyStrided(
     ],
     [x.buffer(op), y.buffer(op)],
     grid(Math.ceil(n / WG)),
+    `copy:${op}`,
   );
 }
 

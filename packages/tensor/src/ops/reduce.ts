@@ -1,10 +1,10 @@
-// Reductions over any set of axes. The input is viewed as (A, K, B) with the reduced axes as one contiguous
-// K block (permuted there first if they are not adjacent); a kernel reduces chunks of K per thread, and is
-// applied again on the partial results until K is 1, so a full reduction of a large tensor stays parallel.
+// Reductions over any set of axes. Each run of adjacent reduced axes is one pass over x viewed as (A, K, B);
+// a kernel reduces chunks of K per thread, and is applied again on the partial results until K is 1, so a
+// full reduction of a large tensor stays parallel.
 import { dispatch, FLAT_INDEX, f32, grid, kernel, MAIN_1D } from '../gpu.js';
 import { fmtShape, noGrad, record, type Shape, shapeSize, Tensor } from '../tensor.js';
 import { add, div, eq, exp, log, mul, sub } from './elementwise.js';
-import { expand, permute, reshape } from './movement.js';
+import { expand, reshape } from './movement.js';
 import { normAxes, normAxis } from './shape.js';
 
 const WG = 64;
@@ -71,29 +71,36 @@ function reduceAKB(op: ReduceOp, x: Tensor, A: number, K: number, B: number, sca
   }
 }
 
-/** Moves `axes` to one contiguous block (if needed) and returns the (A, K, B) view sizes. */
-function toAKB(op: string, x: Tensor, axes: number[]): { src: Tensor; A: number; K: number; B: number } {
-  const r = x.shape.length;
-  const contiguous = axes.every((a, i) => i === 0 || a === axes[i - 1]! + 1);
-  if (contiguous && axes.length) {
-    const first = axes[0]!;
-    const last = axes[axes.length - 1]!;
-    return {
-      src: x,
-      A: shapeSize(x.shape.slice(0, first)),
-      K: shapeSize(x.shape.slice(first, last + 1)),
-      B: shapeSize(x.shape.slice(last + 1)),
-    };
+/**
+ * Reduces `axes` (sorted) of x; returns the result flat in the order of the kept dims, untracked. Each run of
+ * adjacent axes is one (A, K, B) pass, last run first, so non-adjacent axes (e.g. a bias gradient's
+ * sum over (B, H, W) of (B, C, H, W)) need no permute copy. `scale` is applied once, in the first run.
+ */
+function reduceAxes(op: ReduceOp, x: Tensor, axes: number[], scale: number): Tensor {
+  const runs: [number, number][] = [];
+  for (const a of axes) {
+    const r = runs[runs.length - 1];
+    if (r && a === r[1] + 1) r[1] = a;
+    else runs.push([a, a]);
   }
-  const keep = Array.from({ length: r }, (_, i) => i).filter((i) => !axes.includes(i));
-  // A forward-only helper: not recorded on the tape (the reduction records its own node on x).
-  const src = noGrad(() => permute(x, [...keep, ...axes], op));
-  return {
-    src,
-    A: shapeSize(keep.map((i) => x.shape[i]!)),
-    K: shapeSize(axes.map((i) => x.shape[i]!)),
-    B: 1,
-  };
+  if (!runs.length) return reduceAKB(op, x, x.size, 1, 1, scale);
+  let cur = x;
+  let shape = [...x.shape];
+  for (let i = runs.length - 1; i >= 0; i--) {
+    const [first, last] = runs[i]!;
+    const out = reduceAKB(
+      op,
+      cur,
+      shapeSize(shape.slice(0, first)),
+      shapeSize(shape.slice(first, last + 1)),
+      shapeSize(shape.slice(last + 1)),
+      i === 0 ? scale : 1,
+    );
+    if (cur !== x) cur.dispose();
+    cur = out;
+    shape = [...shape.slice(0, first), ...shape.slice(last + 1)];
+  }
+  return cur;
 }
 
 function outShape(shape: Shape, axes: number[], keepdim: boolean): number[] {
@@ -113,11 +120,10 @@ function reduce(
   if (x.dtype !== 'float32')
     throw new Error(`${name}: expected a float32 tensor, got ${x.dtype} (use .float())`);
   const axes = normAxes(name, dim, x.shape.length);
-  const { src, A, K, B } = toAKB(name, x, axes);
+  const K = shapeSize(axes.map((a) => x.shape[a] ?? 1)); // a 0-d tensor reduces over its one "dim"
   if (K === 0 && op !== 'sum')
     throw new Error(`${name}: cannot reduce an empty dimension (shape ${fmtShape(x.shape)})`);
-  const flat = reduceAKB(op, src, A, K, B, mean ? 1 / K : 1);
-  if (src !== x) src.dispose();
+  const flat = reduceAxes(op, x, axes, mean ? 1 / K : 1);
   const shape = outShape(x.shape, axes, keepdim);
   const y = reshape(flat, shape);
   flat.dispose();
