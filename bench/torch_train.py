@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""PyTorch side of bench/train.ts: trains one model on the first N MNIST training images (read from the same
+IDX files as wgrad) with the same architecture, loss, optimizer and batch size, and prints one JSON line:
+{"model", "samples_per_sec", "seconds", "images", "final_loss", "peak_rss_mb", "threads", "torch"}.
+
+One warm-up epoch (allocations, first-call costs), then one timed epoch with a shuffled DataLoader-like
+loop over in-memory tensors (the data are already in memory on both sides).
+
+  /usr/bin/python3 bench/torch_train.py --model conv-vae --mnist-dir DIR [--images 10000] [--batch 128]
+"""
+import argparse
+import json
+import os
+import resource
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def read_idx_images(path, limit):
+    with open(path, "rb") as f:
+        magic, n, rows, cols = struct.unpack(">IIII", f.read(16))
+        if magic != 2051:
+            sys.exit(f"{path}: not an IDX image file (magic {magic})")
+        n = min(n, limit)
+        data = np.frombuffer(f.read(n * rows * cols), dtype=np.uint8)
+    return torch.from_numpy(data.reshape(n, 1, rows, cols).astype(np.float32) / 255.0)
+
+
+class MLPVAE(nn.Module):  # PyTorch's VAE example: 784-400-20
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 400)
+        self.fc21 = nn.Linear(400, 20)
+        self.fc22 = nn.Linear(400, 20)
+        self.fc3 = nn.Linear(20, 400)
+        self.fc4 = nn.Linear(400, 784)
+
+    def forward(self, x):
+        h = F.relu(self.fc1(x.view(-1, 784)))
+        mu, logvar = self.fc21(h), self.fc22(h)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return torch.sigmoid(self.fc4(F.relu(self.fc3(z)))), mu, logvar
+
+
+class ConvVAE(nn.Module):  # seed 004: conv1/conv2 encoder, fc + two transposed convs decoder
+    def __init__(self, latent=2):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 64, 4, 2, 1)
+        self.conv2 = nn.Conv2d(64, 128, 4, 2, 1)
+        self.fc_mu = nn.Linear(128 * 7 * 7, latent)
+        self.fc_logvar = nn.Linear(128 * 7 * 7, latent)
+        self.fc = nn.Linear(latent, 128 * 7 * 7)
+        self.dconv2 = nn.ConvTranspose2d(128, 64, 4, 2, 1)
+        self.dconv1 = nn.ConvTranspose2d(64, 1, 4, 2, 1)
+
+    def forward(self, x):
+        h = F.relu(self.conv2(F.relu(self.conv1(x)))).flatten(1)
+        mu, logvar = self.fc_mu(h), self.fc_logvar(h)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        y = self.fc(z).view(-1, 128, 7, 7)
+        return torch.sigmoid(self.dconv1(F.relu(self.dconv2(y)))), mu, logvar
+
+
+class TwoLayerAE(nn.Module):  # seed 002: z = relu(Vx + b), x̂ = Wz + a
+    def __init__(self, h=32):
+        super().__init__()
+        self.enc = nn.Linear(784, h)
+        self.dec = nn.Linear(h, 784)
+
+    def forward(self, x):
+        x = x.view(-1, 784)
+        return self.dec(F.relu(self.enc(x))), None, None
+
+
+def kl(mu, logvar):
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def step_fn(name, model, opt):
+    def step(x):
+        opt.zero_grad()
+        y, mu, logvar = model(x)
+        if name == "mlp-vae":
+            loss = F.binary_cross_entropy(y, x.view(-1, 784), reduction="sum") + kl(mu, logvar)
+        elif name == "conv-vae":
+            loss = F.mse_loss(y, x, reduction="sum") + kl(mu, logvar)
+        else:
+            loss = ((y - x.view(-1, 784)) ** 2).sum(1).mean()
+        loss.backward()
+        if name == "conv-vae":
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+        opt.step()
+        return loss
+
+    return step
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True, choices=["mlp-vae", "conv-vae", "ae"])
+    ap.add_argument("--mnist-dir", required=True)
+    ap.add_argument("--images", type=int, default=10000)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    data = read_idx_images(os.path.join(a.mnist_dir, "train-images-idx3-ubyte"), a.images)
+    model = {"mlp-vae": MLPVAE, "conv-vae": ConvVAE, "ae": TwoLayerAE}[a.model]()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    step = step_fn(a.model, model, opt)
+    n = data.shape[0] - data.shape[0] % a.batch  # drop_last, as the seeds do
+
+    def epoch():
+        perm = torch.randperm(data.shape[0])
+        losses = []
+        for i in range(0, n, a.batch):
+            losses.append(step(data[perm[i : i + a.batch]]))
+        return float(torch.stack(losses).mean())
+
+    epoch()  # warm-up
+    t0 = time.perf_counter()
+    loss = epoch()
+    secs = time.perf_counter() - t0
+    print(
+        json.dumps(
+            {
+                "model": a.model,
+                "samples_per_sec": n / secs,
+                "seconds": secs,
+                "images": n,
+                "final_loss": loss,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "threads": torch.get_num_threads(),
+                "torch": torch.__version__,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
