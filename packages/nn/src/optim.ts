@@ -1,9 +1,24 @@
 // Optimizers with their state on the GPU. Each step is one fused kernel per parameter that reads the
-// gradient and updates the parameter and its state buffers in place (no intermediate tensors).
+// gradient and updates the parameter and its state buffers in place (no intermediate tensors). The kernels
+// work on vec4s, 4 per invocation (lavapipe: 3× faster than one float per invocation); every pooled buffer
+// is a multiple of 16 bytes, so the last vec4 stays inside the tensors' own buffers.
 import { dispatch, FLAT_INDEX, f32, full, grid, keep, kernel, MAIN_1D, type Tensor } from '@wgrad/tensor';
 import type { Parameter } from './module.js';
 
-const WG = 256;
+const WG = 64;
+/** vec4s per invocation. */
+const V = 4;
+const groups = (n: number) => grid(Math.ceil(n / 4 / V / WG));
+/** WGSL: loop over this invocation's vec4s j < ⌈n/4⌉ (`body` uses j). */
+const forEachVec4 = (body: string) => `${MAIN_1D(WG)} {
+  ${FLAT_INDEX(WG)}
+  let n4 = (u.n + 3u) / 4u;
+  for (var q = 0u; q < ${V}u; q = q + 1u) {
+    let j = i * ${V}u + q;
+    if (j >= n4) { break; }
+    ${body}
+  }
+}`;
 
 export abstract class Optimizer {
   /** Learning rate used by the next step (schedulers change it). */
@@ -87,21 +102,18 @@ export abstract class Optimizer {
 const SGD_SRC = `
 struct U { n: u32, first: u32, nesterov: u32, useMomentum: u32, lr: f32, momentum: f32, dampening: f32, wd: f32 }
 @group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> p: array<f32>;
-@group(0) @binding(2) var<storage, read> g: array<f32>;
-@group(0) @binding(3) var<storage, read_write> buf: array<f32>;
-${MAIN_1D(WG)} {
-  ${FLAT_INDEX(WG)}
-  if (i >= u.n) { return; }
-  var d = g[i] + u.wd * p[i];
-  if (u.useMomentum == 1u) {
-    var b = d;
-    if (u.first == 0u) { b = u.momentum * buf[i] + (1.0 - u.dampening) * d; }
-    buf[i] = b;
-    d = select(b, d + u.momentum * b, u.nesterov == 1u);
-  }
-  p[i] = p[i] - u.lr * d;
-}`;
+@group(0) @binding(1) var<storage, read_write> p: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> g: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> buf: array<vec4<f32>>;
+${forEachVec4(`let pj = p[j];
+    var d = g[j] + u.wd * pj;
+    if (u.useMomentum == 1u) {
+      var b = d;
+      if (u.first == 0u) { b = u.momentum * buf[j] + (1.0 - u.dampening) * d; }
+      buf[j] = b;
+      d = select(b, d + u.momentum * b, u.nesterov == 1u);
+    }
+    p[j] = pj - u.lr * d;`)}`;
 
 export interface SGDOptions {
   lr?: number;
@@ -147,7 +159,7 @@ export class SGD extends Optimizer {
         k,
         u,
         [p.buffer('SGD.step'), p.grad.buffer('SGD.step'), buf.buffer('SGD.step')],
-        grid(Math.ceil(p.size / WG)),
+        groups(p.size),
       );
     });
     this.stepCount++;
@@ -158,25 +170,21 @@ export class SGD extends Optimizer {
 const adamSource = (amsgrad: boolean) => `
 struct U { n: u32, decoupled: u32, lr: f32, b1: f32, b2: f32, eps: f32, wd: f32, bc1: f32, bc2sqrt: f32 }
 @group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> p: array<f32>;
-@group(0) @binding(2) var<storage, read> g: array<f32>;
-@group(0) @binding(3) var<storage, read_write> m: array<f32>;
-@group(0) @binding(4) var<storage, read_write> v: array<f32>;
-${amsgrad ? '@group(0) @binding(5) var<storage, read_write> vmax: array<f32>;' : ''}
-${MAIN_1D(WG)} {
-  ${FLAT_INDEX(WG)}
-  if (i >= u.n) { return; }
-  var pi = p[i];
-  var gi = g[i];
-  if (u.decoupled == 1u) { pi = pi * (1.0 - u.lr * u.wd); } else { gi = gi + u.wd * pi; }
-  let mi = u.b1 * m[i] + (1.0 - u.b1) * gi;
-  let vi = u.b2 * v[i] + (1.0 - u.b2) * gi * gi;
-  m[i] = mi;
-  v[i] = vi;
-  ${amsgrad ? 'let vv = max(vmax[i], vi); vmax[i] = vv;' : 'let vv = vi;'}
-  let denom = sqrt(vv) / u.bc2sqrt + u.eps;
-  p[i] = pi - (u.lr / u.bc1) * mi / denom;
-}`;
+@group(0) @binding(1) var<storage, read_write> p: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> g: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> m: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> v: array<vec4<f32>>;
+${amsgrad ? '@group(0) @binding(5) var<storage, read_write> vmax: array<vec4<f32>>;' : ''}
+${forEachVec4(`var pj = p[j];
+    var gj = g[j];
+    if (u.decoupled == 1u) { pj = pj * (1.0 - u.lr * u.wd); } else { gj = gj + u.wd * pj; }
+    let mj = u.b1 * m[j] + (1.0 - u.b1) * gj;
+    let vj = u.b2 * v[j] + (1.0 - u.b2) * gj * gj;
+    m[j] = mj;
+    v[j] = vj;
+    ${amsgrad ? 'let vv = max(vmax[j], vj); vmax[j] = vv;' : 'let vv = vj;'}
+    let denom = sqrt(vv) / u.bc2sqrt + u.eps;
+    p[j] = pj - (u.lr / u.bc1) * mj / denom;`)}`;
 
 export interface AdamOptions {
   lr?: number;
@@ -227,7 +235,7 @@ export class Adam extends Optimizer {
       ];
       if (this.amsgrad) bufs.push(this.buffer(i, 'max_exp_avg_sq').buffer());
       u[0] = p.size;
-      dispatch(k, u, bufs, grid(Math.ceil(p.size / WG)));
+      dispatch(k, u, bufs, groups(p.size));
     });
     this.stepCount = t;
   }

@@ -6,8 +6,11 @@ import { broadcastShapes, broadcastStrides, collapse, MAX_RANK, padWords, sameSh
 
 const WG = 256;
 type Operand = Tensor | Scalar;
-/** How a kernel reads one operand: by the output index, through broadcast strides, or a uniform scalar. */
-type Read = 'same' | 'bcast' | 'scalar';
+/**
+ * How a kernel reads one operand: by the output index, through broadcast strides, its single element (a
+ * size-1 tensor broadcast to the output), or a uniform scalar.
+ */
+type Read = 'same' | 'bcast' | 'one' | 'scalar';
 
 const wgslType = (d: DType) => (d === 'float32' ? 'f32' : 'i32');
 
@@ -37,7 +40,7 @@ function elementwiseSource(
   const loads = reads
     .map((r, k) => {
       if (r === 'scalar') return `let v${k} = u.sc[${k}];`;
-      const idx = r === 'same' ? 'i' : `o${k}`;
+      const idx = r === 'same' ? 'i' : r === 'one' ? '0u' : `o${k}`;
       return raw ? `let v${k} = x${k}[${idx}];` : `let v${k} = f32(x${k}[${idx}]);`;
     })
     .join(' ');
@@ -91,22 +94,29 @@ function vectorSource(
   const vt = (d: DType) => `vec4<${wgslType(d)}>`;
   const bind = reads
     .map((r, k) =>
-      r === 'scalar' ? '' : `@group(0) @binding(${b++}) var<storage, read> x${k}: array<${vt(inTypes[k]!)}>;`,
+      r === 'scalar'
+        ? ''
+        : `@group(0) @binding(${b++}) var<storage, read> x${k}: array<${r === 'one' ? wgslType(inTypes[k]!) : vt(inTypes[k]!)}>;`,
     )
     .join('\n');
-  const loads = reads.map((r, k) => (r === 'scalar' ? '' : `let w${k} = x${k}[j];`)).join(' ');
+  const ones = reads.map((r, k) => (r === 'one' ? `let w${k} = x${k}[0u];` : '')).join(' ');
+  const loads = reads.map((r, k) => (r === 'same' ? `let w${k} = x${k}[j];` : '')).join(' ');
   const comp = (c: number) =>
     reads
       .map((r, k) =>
         r === 'scalar'
           ? `let v${k} = u.sc[${k}];`
-          : raw
-            ? `let v${k} = w${k}[${c}];`
-            : `let v${k} = f32(w${k}[${c}]);`,
+          : r === 'one'
+            ? `let v${k} = f32(w${k});`
+            : raw
+              ? `let v${k} = w${k}[${c}];`
+              : `let v${k} = f32(w${k}[${c}]);`,
       )
       .join(' ');
   const body = raw
-    ? 'y[j] = w0;'
+    ? reads[0] === 'one'
+      ? `y[j] = ${vt(outType)}(w0);`
+      : 'y[j] = w0;'
     : `var r: ${vt(outType)};
       ${[0, 1, 2, 3].map((c) => `{ ${comp(c)} r[${c}] = ${result}; }`).join('\n      ')}
       y[j] = r;`;
@@ -119,6 +129,7 @@ ${prelude}
 ${MAIN_1D(WG)} {
   ${FLAT_INDEX(WG)}
   let n4 = (u.n + 3u) / 4u;
+  ${ones}
   for (var q = 0u; q < ${PER / 4}u; q = q + 1u) {
     let j = i * ${PER / 4}u + q;
     if (j < n4) {
@@ -142,7 +153,7 @@ export function mapElementwise(
   const out = new Tensor(outShape, opts.outType ?? 'float32');
   if (out.size === 0) return out;
   const reads: Read[] = operands.map((o) =>
-    typeof o === 'number' ? 'scalar' : sameShape(o.shape, outShape) ? 'same' : 'bcast',
+    typeof o === 'number' ? 'scalar' : sameShape(o.shape, outShape) ? 'same' : o.size === 1 ? 'one' : 'bcast',
   );
   const { shape, strides } = collapse(
     outShape,

@@ -3,7 +3,7 @@
 // pad, concat and their gradients. Gather/indexSelect have their own kernel and a scatter-free backward.
 import { dispatch, FLAT_INDEX, grid, kernel, MAIN_1D } from '../gpu.js';
 import { fmtShape, record, type Shape, shapeSize, Tensor } from '../tensor.js';
-import { full } from './elementwise.js';
+import { full, mapElementwise } from './elementwise.js';
 import { broadcastStrides, collapse, contiguousStrides, MAX_RANK, normAxis, padWords } from './shape.js';
 
 const WG = 256;
@@ -149,8 +149,12 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
     target.some((d) => d < 0)
   )
     throw new Error(`expand: cannot expand ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
-  const y = new Tensor(target, x.dtype);
-  copyStrided('expand', x, y, target, broadcastStrides(x.shape, target), 0, contiguousStrides(target), 0);
+  let y: Tensor;
+  if (x.size === 1) y = mapElementwise('expand', 'v0', [x], { shape: target, outType: x.dtype });
+  else {
+    y = new Tensor(target, x.dtype);
+    copyStrided('expand', x, y, target, broadcastStrides(x.shape, target), 0, contiguousStrides(target), 0);
+  }
   // The tape sums the gradient back over the broadcast dims.
   return record('expand', y, [x], (g) => [g]);
 }
