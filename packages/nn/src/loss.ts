@@ -1,5 +1,6 @@
-// Losses (torch.nn.functional names in camelCase), composed from tensor ops (no backward rules of their own).
-import { fmtShape, type Tensor } from '@wgrad/tensor';
+// Losses (torch.nn.functional names in camelCase): fused elementwise terms (one kernel each way, see
+// @wgrad/tensor's ops/fused.ts) or compositions of tensor ops, then the reduction.
+import { bceTerms, fmtShape, klTerms, sqDiff, type Tensor } from '@wgrad/tensor';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -19,7 +20,7 @@ function sameShape(op: string, input: Tensor, target: Tensor): void {
 
 export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
   sameShape('mseLoss', input, target);
-  return reduce(input.sub(target).square(), opts.reduction ?? 'mean');
+  return reduce(sqDiff(input, target), opts.reduction ?? 'mean');
 }
 
 export function l1Loss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
@@ -28,24 +29,16 @@ export function l1Loss(input: Tensor, target: Tensor, opts: { reduction?: Reduct
 }
 
 /**
- * max(log p, −100). Where p = 0 the log is taken of 1 instead and replaced by −100, so the gradient there is
- * 0 rather than 0/0 = NaN (log's backward divides by p even when the clamp passes no gradient).
+ * Binary cross-entropy on probabilities; like PyTorch, each log term is clamped at −100 and the gradient is
+ * (p − y) / max(p(1 − p), 1e-12).
  */
-function clampedLog(p: Tensor): Tensor {
-  const pos = p.gt(0);
-  return p.where(pos, 1).log().clamp(-100).where(pos, -100);
-}
-
-/** Binary cross-entropy on probabilities; like PyTorch, each log term is clamped at −100. */
 export function bceLoss(
   input: Tensor,
   target: Tensor,
   opts: { reduction?: Reduction; weight?: Tensor } = {},
 ): Tensor {
   sameShape('bceLoss', input, target);
-  const logP = clampedLog(input);
-  const log1mP = clampedLog(input.neg().add(1));
-  let l = target.mul(logP).add(target.neg().add(1).mul(log1mP)).neg();
+  let l = bceTerms(input, target);
   if (opts.weight) l = l.mul(opts.weight);
   return reduce(l, opts.reduction ?? 'mean');
 }
@@ -76,7 +69,7 @@ export function klNormal(mu: Tensor, logvar: Tensor, opts: { reduction?: Reducti
   const reduction = opts.reduction ?? 'sum';
   if (reduction !== 'sum' && reduction !== 'mean' && reduction !== 'none')
     throw new Error(`klNormal: reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
-  const terms = logvar.add(1).sub(mu.square()).sub(logvar.exp()).mul(-0.5);
+  const terms = klTerms(mu, logvar);
   if (reduction === 'sum') return terms.sum();
   const perSample =
     mu.shape.length > 1 ? terms.sum(Array.from({ length: mu.shape.length - 1 }, (_, i) => i + 1)) : terms;

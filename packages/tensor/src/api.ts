@@ -32,6 +32,7 @@ export {
   setConvColumnBudget,
 } from './ops/conv.js';
 export * from './ops/elementwise.js';
+export { bceTerms, klTerms, reparameterize, sqDiff } from './ops/fused.js';
 export { type Body as GemmBody, gemmBody, setGemmBody } from './ops/gemm.js';
 export { linear, matmul, mm } from './ops/linalg.js';
 export * from './ops/movement.js';

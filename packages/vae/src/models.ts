@@ -1,7 +1,7 @@
 // VAEs and autoencoders. Field names follow the seeds' PyTorch code (snake_case where PyTorch used it), so
 // stateDict() keys match a PyTorch state_dict of the same architecture and checkpoints move both ways.
 import { Conv2d, ConvTranspose2d, Dropout, Linear, Module, ReLU, Sequential, Sigmoid } from '@wgrad/nn';
-import { concat, fmtShape, oneHot, randn, type Tensor, zeros } from '@wgrad/tensor';
+import { concat, fmtShape, oneHot, randn, reparameterize, type Tensor, zeros } from '@wgrad/tensor';
 
 /** An encoder producing the parameters of a diagonal Gaussian q(z|x). */
 export abstract class GaussianEncoder extends Module {
@@ -152,8 +152,8 @@ export class VAE extends Module {
 
   /** z = μ + ε·exp(½ log σ²), ε ~ N(0, I). */
   reparameterize(mu: Tensor, logvar: Tensor): Tensor {
-    const eps = randn([...mu.shape]);
-    return mu.add(eps.mul(logvar.mul(0.5).exp()));
+    // ε stays alive with the graph: the logvar gradient reads it.
+    return reparameterize(mu, logvar, randn([...mu.shape]));
   }
 
   decode(z: Tensor, labels?: Tensor): Tensor {

@@ -1,0 +1,105 @@
+// Fused elementwise primitives (ops/fused.ts) against float64 references and finite differences, and the
+// losses built on them against PyTorch's formulas at the clamping edges.
+import { bceLoss, klNormal, mseLoss } from '@wgrad/nn';
+import { bceTerms, klTerms, reparameterize, sqDiff, tensor } from '@wgrad/tensor';
+import * as assert from 'uvu/assert';
+import { checkGrad, expectClose, fromRef, gpuSuite, R, randRef } from './helpers.js';
+
+const t = gpuSuite('fused');
+
+const clog = (v: number) => (v > 0 ? Math.max(Math.log(v), -100) : -100);
+const ternary = (
+  a: R.RefTensor,
+  b: R.RefTensor,
+  c: R.RefTensor,
+  f: (x: number, y: number, z: number) => number,
+) =>
+  R.ref(
+    [...a.shape],
+    Array.from(a.data, (x, i) => f(x, b.data[i]!, c.data[i]!)),
+  );
+
+t('sqDiff, klTerms, reparameterize: values and gradients (awkward sizes, 1 to 1001 elements)', async () => {
+  for (const n of [1, 7, 130, 1001]) {
+    const a = randRef([n], n);
+    const b = randRef([n], n + 1);
+    const e = randRef([n], n + 2);
+    await checkGrad(
+      `sqDiff ${n}`,
+      [a, b],
+      ([x, y]) => sqDiff(x!, y!),
+      ([x, y]) => R.binary(x!, y!, (p, q) => (p - q) ** 2),
+    );
+    await checkGrad(
+      `klTerms ${n}`,
+      [a, b],
+      ([x, y]) => klTerms(x!, y!),
+      ([x, y]) => R.binary(x!, y!, (m, lv) => -0.5 * (1 + lv - m * m - Math.exp(lv))),
+    );
+    await checkGrad(
+      `reparameterize ${n}`,
+      [a, b, e],
+      ([x, y, z]) => reparameterize(x!, y!, z!),
+      ([x, y, z]) => ternary(x!, y!, z!, (m, lv, eps) => m + eps * Math.exp(0.5 * lv)),
+    );
+  }
+});
+
+t('bceTerms: values and gradients inside (0, 1); PyTorch clamping at p = 0 and 1', async () => {
+  const p = randRef([2, 33], 5, 0.05, 0.95);
+  const y = randRef([2, 33], 6, 0, 1);
+  await checkGrad(
+    'bceTerms',
+    [p, y],
+    ([a, b]) => bceTerms(a!, b!),
+    ([a, b]) => R.binary(a!, b!, (q, v) => -(v * clog(q) + (1 - v) * clog(1 - q))),
+  );
+  // Edges: log(0) → −100, and ∂/∂p = (p − y) / max(p(1 − p), 1e-12) (finite, no NaN).
+  const pe = tensor([0, 1, 0, 1, 0.5], { requiresGrad: true });
+  const ye = tensor([0, 1, 1, 0, 1]);
+  const l = bceTerms(pe, ye);
+  assert.equal(Array.from(await l.toArray()), [0, 0, 100, 100, Math.fround(Math.LN2)]);
+  l.sum().backward();
+  assert.equal(Array.from(await pe.grad!.toArray()), [0, 0, -1e12, 1e12, -2].map(Math.fround));
+});
+
+t('losses on the fused terms match their definitions (mse, bce with weight, KL reductions)', async () => {
+  const a = randRef([4, 5], 7, 0.01, 0.99);
+  const b = randRef([4, 5], 8, 0, 1);
+  const w = randRef([4, 5], 9, 0, 2);
+  const sq = R.binary(a, b, (p, q) => (p - q) ** 2);
+  await expectClose(mseLoss(fromRef(a), fromRef(b)), R.reduce(sq, undefined, false, 'mean'), 'mse mean');
+  await expectClose(
+    mseLoss(fromRef(a), fromRef(b), { reduction: 'sum' }),
+    R.reduce(sq, undefined, false, 'sum'),
+    'mse sum',
+  );
+  const bce = R.binary(
+    R.binary(a, b, (q, v) => -(v * clog(q) + (1 - v) * clog(1 - q))),
+    w,
+    (x, y) => x * y,
+  );
+  await expectClose(
+    bceLoss(fromRef(a), fromRef(b), { weight: fromRef(w), reduction: 'sum' }),
+    R.reduce(bce, undefined, false, 'sum'),
+    'weighted bce',
+  );
+  const kl = R.binary(a, b, (m, lv) => -0.5 * (1 + lv - m * m - Math.exp(lv)));
+  await expectClose(
+    klNormal(fromRef(a), fromRef(b), { reduction: 'mean' }),
+    R.reduce(R.reduce(kl, [1], false, 'sum'), undefined, false, 'mean'),
+    'kl mean',
+  );
+});
+
+t('fused ops check their operands', () => {
+  const a = tensor([1, 2, 3]);
+  const b = tensor([1, 2]);
+  assert.throws(() => sqDiff(a, b), /sqDiff: shapes differ: \[3\] vs \[2\]/);
+  assert.throws(
+    () => klTerms(a, tensor(Int32Array.from([1, 2, 3]))),
+    /klTerms: expected float32 inputs, got int32/,
+  );
+});
+
+t.run();
