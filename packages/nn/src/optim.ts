@@ -7,7 +7,7 @@ import type { Parameter } from './module.js';
 
 const WG = 64;
 /** vec4s per invocation. */
-const V = 4;
+const V = 2;
 const groups = (n: number) => grid(Math.ceil(n / 4 / V / WG));
 /** WGSL: loop over this invocation's vec4s j < ⌈n/4⌉ (`body` uses j). */
 const forEachVec4 = (body: string) => `${MAIN_1D(WG)} {
@@ -15,8 +15,9 @@ const forEachVec4 = (body: string) => `${MAIN_1D(WG)} {
   let n4 = (u.n + 3u) / 4u;
   for (var q = 0u; q < ${V}u; q = q + 1u) {
     let j = i * ${V}u + q;
-    if (j >= n4) { break; }
-    ${body}
+    if (j < n4) {
+      ${body}
+    }
   }
 }`;
 

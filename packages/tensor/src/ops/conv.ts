@@ -87,10 +87,27 @@ const words = (q: Geom, b0: number, nb: number) => [
 
 // im2col: col[(b − b0)·P + oh·OW + ow, ci·T + kh·kW + kw] = x[b, ci, oh·sh + kh·dh − ph, ow·sw + kw·dw − pw]
 // (0 in the padding). One invocation per (output pixel, channel, image): the pixel is decoded once and the
-// kH×kW taps (compile-time) are written as one contiguous run of the column row.
-const im2colSource = (kH: number, kW: number) => `${UNIFORM}
+// kH×kW taps (compile-time, unrolled) are written as one contiguous run of the column row, as vec4s when
+// T % 4 = 0 (lavapipe pays per store, whatever its width).
+const im2colSource = (kH: number, kW: number) => {
+  const T = kH * kW;
+  const v4 = T % 4 === 0;
+  const taps = Array.from({ length: T }, (_, t) => {
+    const kh = Math.floor(t / kW);
+    const kw = t % kW;
+    return `let ih${t} = oh * u.sh + ${kh}u * u.dh - u.ph; let iw${t} = ow * u.sw + ${kw}u * u.dw - u.pw;
+  var v${t} = 0.0;
+  if (ih${t} < u.H && iw${t} < u.W) { v${t} = x[xb + ih${t} * u.W + iw${t}]; }`;
+  });
+  const stores = v4
+    ? Array.from(
+        { length: T / 4 },
+        (_, q) => `col4[(cb >> 2u) + ${q}u] = vec4<f32>(v${4 * q}, v${4 * q + 1}, v${4 * q + 2}, v${4 * q + 3});`,
+      )
+    : Array.from({ length: T }, (_, t) => `col[cb + ${t}u] = v${t};`);
+  return `${UNIFORM}
 @group(0) @binding(1) var<storage, read> x: array<f32>;    // (B, Cin, H, W)
-@group(0) @binding(2) var<storage, read_write> col: array<f32>; // (nb·OH·OW, Cin·kH·kW)
+@group(0) @binding(2) var<storage, read_write> ${v4 ? 'col4: array<vec4<f32>>' : 'col: array<f32>'}; // (nb·OH·OW, Cin·kH·kW)
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let P = u.OH * u.OW;
@@ -101,22 +118,57 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
   let oh = pix / u.OW;
   let ow = pix - oh * u.OW;
   let xb = ((u.b0 + bl) * u.Cin + ci) * u.H * u.W;
-  let cb = (bl * P + pix) * u.Kt + ci * ${kH * kW}u;
-  for (var kh = 0u; kh < ${kH}u; kh = kh + 1u) {
-    let ih = oh * u.sh + kh * u.dh - u.ph;     // u32 wrap-around: < 0 reads as ≥ H
-    for (var kw = 0u; kw < ${kW}u; kw = kw + 1u) {
-      let iw = ow * u.sw + kw * u.dw - u.pw;
-      var v = 0.0;
-      if (ih < u.H && iw < u.W) { v = x[xb + ih * u.W + iw]; }
-      col[cb + kh * ${kW}u + kw] = v;
-    }
-  }
+  let cb = (bl * P + pix) * u.Kt + ci * ${T}u;
+  // u32 wrap-around: a negative ih/iw reads as ≥ H/W (the padding)
+  ${taps.join('\n  ')}
+  ${stores.join('\n  ')}
 }`;
+};
 
 // col2im (a gather, no atomics): x[b, ci, ih, iw] = Σ col[(b − b0)·P + oh·OW + ow, ci·T + kh·kW + kw] over the
-// taps with oh·sh = ih + ph − kh·dh (and the same along w) inside the output; + bias[ci]. The strides are
-// compile-time, so the divisibility tests are multiplications.
-const col2imSource = (kH: number, kW: number, sh: number, sw: number, bias: boolean) => `${UNIFORM}
+// taps with oh·sh = ih + ph − kh (and the same along w) inside the output; + bias[ci]. Dilation 1, one
+// dispatch per stride phase (ih mod sh, iw mod sw): within a phase every output pixel has the same taps,
+// kh = kh0 + sh·t with oh = i + ch − t (ih = rh + sh·i), so the lanes of a SIMD row all load real taps
+// instead of each testing every tap (stride 2: 4 loads per pixel instead of 16 tests).
+const PHASE_UNIFORM = `struct U { Cin: u32, H: u32, W: u32, OH: u32, OW: u32, b0: u32, Kt: u32, T: u32, rh: u32, rw: u32, Hr: u32, Wr: u32, ch: u32, cw: u32 }
+@group(0) @binding(0) var<uniform> u: U;`;
+const col2imSource = (kW: number, sh: number, sw: number, ph: Phase, bias: boolean) => {
+  const T = [];
+  for (let t = 0; t < ph.nth; t++)
+    for (let s = 0; s < ph.ntw; s++)
+      T.push(`{ let oh = i + u.ch - ${t}u; let ow = j + u.cw - ${s}u;
+    if (oh < u.OH && ow < u.OW) { acc = acc + col[cb + (oh * u.OW + ow) * u.Kt + ${(ph.kh0 + sh * t) * kW + ph.kw0 + sw * s}u]; } }`);
+  return `${PHASE_UNIFORM}
+@group(0) @binding(1) var<storage, read> col: array<f32>;  // (nb·OH·OW, Cin·kH·kW)
+@group(0) @binding(2) var<storage, read_write> x: array<f32>; // (B, Cin, H, W)
+${bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;  // (Cin)' : ''}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let pix = gid.x;
+  if (pix >= u.Hr * u.Wr) { return; }
+  let ci = wid.y;
+  let bl = wid.z;
+  let i = pix / u.Wr;
+  let j = pix - i * u.Wr;
+  let P = u.OH * u.OW;
+  let cb = bl * P * u.Kt + ci * u.T;
+  var acc = ${bias ? 'bias[ci]' : '0.0'};
+  // u32 wrap-around: oh, ow < 0 read as ≥ OH, OW
+  ${T.length ? T.join('\n  ') : 'if (u.Hr == 0xffffffffu) { acc = col[cb]; } // no taps: keep the binding (never runs)'}
+  x[((u.b0 + bl) * u.Cin + ci) * u.H * u.W + (u.rh + ${sh}u * i) * u.W + u.rw + ${sw}u * j] = acc;
+}`;
+};
+
+/** One stride phase of col2im: its first taps (kh0, kw0) and tap counts; the kernel is specialised on it. */
+interface Phase {
+  kh0: number;
+  kw0: number;
+  nth: number;
+  ntw: number;
+}
+
+// col2im for dilated kernels: every output pixel tests every tap.
+const col2imDilatedSource = (kH: number, kW: number, sh: number, sw: number, bias: boolean) => `${UNIFORM}
 @group(0) @binding(1) var<storage, read> col: array<f32>;  // (nb·OH·OW, Cin·kH·kW)
 @group(0) @binding(2) var<storage, read_write> x: array<f32>; // (B, Cin, H, W)
 ${bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;  // (Cin)' : ''}
@@ -165,6 +217,7 @@ function im2col(x: GPUBuffer, q: Geom, b0: number, nb: number, op: string): Tens
     words(q, b0, nb),
     [x, col.buffer(op)],
     [Math.ceil((q.OH * q.OW) / WG), q.Cin, nb],
+    `im2col ${nb}x${q.Cin}x${q.H}x${q.W}→${q.OH}x${q.OW}`,
   );
   return col;
 }
@@ -179,14 +232,45 @@ function col2im(
   op: string,
 ) {
   const [sh, sw] = q.s;
-  dispatch(
-    kernelFor(`col2im|${q.kH}.${q.kW}.${sh}.${sw}.${bias ? 1 : 0}`, () =>
-      col2imSource(q.kH, q.kW, sh, sw, !!bias),
-    ),
-    words(q, b0, nb),
-    [col.buffer(op), out, ...(bias ? [bias.buffer(op)] : [])],
-    [Math.ceil((q.H * q.W) / WG), q.Cin, nb],
-  );
+  const bufs = [col.buffer(op), out, ...(bias ? [bias.buffer(op)] : [])];
+  const label = `col2im ${nb}x${q.Cin}x${q.H}x${q.W}←${q.OH}x${q.OW}`;
+  if (q.d[0] !== 1 || q.d[1] !== 1) {
+    dispatch(
+      kernelFor(`col2im_dilated|${q.kH}.${q.kW}.${sh}.${sw}.${bias ? 1 : 0}`, () =>
+        col2imDilatedSource(q.kH, q.kW, sh, sw, !!bias),
+      ),
+      words(q, b0, nb),
+      bufs,
+      [Math.ceil((q.H * q.W) / WG), q.Cin, nb],
+      label,
+    );
+    return;
+  }
+  const [ph, pw] = q.p;
+  const mod = (a: number, m: number) => ((a % m) + m) % m;
+  for (let rh = 0; rh < Math.min(sh, q.H); rh++)
+    for (let rw = 0; rw < Math.min(sw, q.W); rw++) {
+      const Hr = Math.ceil((q.H - rh) / sh);
+      const Wr = Math.ceil((q.W - rw) / sw);
+      const kh0 = mod(rh + ph, sh);
+      const kw0 = mod(rw + pw, sw);
+      // oh = (ih + ph − kh)/sh = i + ch − t with ch = (rh + ph − kh0)/sh, an integer ≥ 0.
+      const ch = (rh + ph - kh0) / sh;
+      const cw = (rw + pw - kw0) / sw;
+      const nth = Math.max(0, Math.ceil((q.kH - kh0) / sh));
+      const ntw = Math.max(0, Math.ceil((q.kW - kw0) / sw));
+      const phase: Phase = { kh0, kw0, nth, ntw };
+      const T = q.kH * q.kW;
+      dispatch(
+        kernelFor(`col2im|${q.kW}.${sh}.${sw}.${kh0}.${kw0}.${nth}.${ntw}.${bias ? 1 : 0}`, () =>
+          col2imSource(q.kW, sh, sw, phase, !!bias),
+        ),
+        [q.Cin, q.H, q.W, q.OH, q.OW, b0, q.Cin * T, T, rh, rw, Hr, Wr, ch, cw],
+        bufs,
+        [Math.ceil((Hr * Wr) / WG), q.Cin, nb],
+        label,
+      );
+    }
 }
 
 /** y (B, Cout, OH, OW) = conv2d(x, w) + b. */
