@@ -32,6 +32,11 @@ export interface GradNode {
   inputs: readonly Tensor[];
   /** Given d(loss)/d(output), returns d(loss)/d(input) for each input (null where not needed). */
   backward: (grad: Tensor) => readonly (Tensor | null)[];
+  /**
+   * Tensors the op made in its forward pass for its backward (e.g. conv2d's im2col columns). They belong to
+   * the node: freed with the output tensor, or when backward releases the graph; no scope frees them.
+   */
+  saved?: readonly Tensor[];
 }
 
 let gradEnabled = true;
@@ -105,6 +110,7 @@ export class Tensor {
     liveTensors--;
     this.storage_.release();
     this.storage_ = null;
+    for (const t of this.gradFn?.saved ?? []) t.dispose();
     this.gradFn = null;
     this.grad?.dispose();
     this.grad = null;
@@ -372,17 +378,22 @@ export function needsGrad(inputs: readonly Tensor[]): boolean {
   return gradEnabled && inputs.some((t) => t.requiresGrad);
 }
 
-/** Attaches `backward` to `out` if any input requires grad (and grad mode is on). Returns `out`. */
+/**
+ * Attaches `backward` to `out` if any input requires grad (and grad mode is on). Returns `out`. `saved`
+ * tensors (made by the forward for the backward) then belong to the node; otherwise they are freed now.
+ */
 export function record(
   op: string,
   out: Tensor,
   inputs: readonly Tensor[],
   backward: GradNode['backward'],
+  saved?: readonly Tensor[],
 ): Tensor {
   if (needsGrad(inputs)) {
     out.requiresGrad = true;
-    out.gradFn = { op, inputs, backward };
-  }
+    out.gradFn = { op, inputs, backward, saved };
+    for (const t of saved ?? []) for (const s of scopes) s.delete(t);
+  } else for (const t of saved ?? []) t.dispose();
   return out;
 }
 
@@ -512,6 +523,7 @@ function backward(root: Tensor, gradient: Tensor | undefined, retainGraph: boole
         g.dispose();
         if (!retainGraph) {
           // Release the saved tensors; a later backward through this node throws instead of going silent.
+          for (const x of node.saved ?? []) x.dispose();
           const freed: GradNode = { op: node.op, inputs: [], backward: () => [] };
           freedNodes.add(freed);
           t.gradFn = freed;

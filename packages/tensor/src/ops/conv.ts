@@ -13,7 +13,7 @@
 // over all taps would multiply zeros. Batches are processed in chunks so that no im2col buffer exceeds
 // the column budget (setConvColumnBudget).
 import { dispatch, kernelFor, limits } from '../gpu.js';
-import { fmtShape, record, Tensor } from '../tensor.js';
+import { fmtShape, needsGrad, record, Tensor } from '../tensor.js';
 import { gemm, splitSlices } from './gemm.js';
 import { reshape } from './movement.js';
 import { sum } from './reduce.js';
@@ -273,10 +273,20 @@ function col2im(
     }
 }
 
-/** y (B, Cout, OH, OW) = conv2d(x, w) + b. */
-function convForward(x: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: string): Tensor {
+/**
+ * y (B, Cout, OH, OW) = conv2d(x, w) + b. With `keepCol`, the im2col columns are returned when the batch
+ * took one chunk (the weight gradient needs the same columns).
+ */
+function convForward(
+  x: Tensor,
+  w: Tensor,
+  b: Tensor | null,
+  q: Geom,
+  op: string,
+  keepCol = false,
+): { y: Tensor; col?: Tensor } {
   const y = new Tensor([q.B, q.Cout, q.OH, q.OW], 'float32');
-  if (y.size === 0) return y;
+  if (y.size === 0) return { y };
   const P = q.OH * q.OW;
   const T = q.kH * q.kW;
   const Cig = q.Cin / q.g;
@@ -299,9 +309,10 @@ function convForward(x: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: string
         bufC: y.buffer(op),
         bias: b ? { buf: b.buffer(op), along: 'n', off: g * Cog } : undefined,
       });
+    if (keepCol && step >= q.B) return { y, col };
     col.dispose();
   }
-  return y;
+  return { y };
 }
 
 /** gx (B, Cin, H, W) = dL/dx of conv2d for dL/dy = gy (+ bias[ci]: convTranspose2d's forward). */
@@ -335,8 +346,8 @@ function convInputGrad(gy: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: str
   return gx;
 }
 
-/** gw (Cout, Cin/g, kH, kW) = dL/dw of conv2d for dL/dy = gy and input x. */
-function convWeightGrad(gy: Tensor, x: Tensor, q: Geom, op: string): Tensor {
+/** gw (Cout, Cin/g, kH, kW) = dL/dw of conv2d for dL/dy = gy and input x (`xCol`: its im2col, one chunk). */
+function convWeightGrad(gy: Tensor, x: Tensor, q: Geom, op: string, xCol?: Tensor): Tensor {
   const P = q.OH * q.OW;
   const T = q.kH * q.kW;
   const Kt = q.Cin * T;
@@ -357,7 +368,7 @@ function convWeightGrad(gy: Tensor, x: Tensor, q: Geom, op: string): Tensor {
   }
   const partial = new Tensor([slices, q.Cout, N], 'float32');
   for (const { b0, nb, S, first } of plan) {
-    const col = im2col(x.buffer(op), q, b0, nb, op);
+    const col = xCol && plan.length === 1 ? xCol : im2col(x.buffer(op), q, b0, nb, op);
     for (let g = 0; g < q.g; g++)
       gemm({
         op,
@@ -373,7 +384,7 @@ function convWeightGrad(gy: Tensor, x: Tensor, q: Geom, op: string): Tensor {
         outer: { n: nb, as: q.Cout * P, bs: P * Kt },
         split: { S, zsC: q.Cout * N },
       });
-    col.dispose();
+    if (col !== xCol) col.dispose();
   }
   const wShape = [q.Cout, Cig, q.kH, q.kW];
   const s = slices === 1 ? partial : sum(partial, 0);
@@ -441,13 +452,21 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: Conv2dOpti
     OH: outSize(op, H, kH, s[0], p[0], d[0], 'H'),
     OW: outSize(op, W, kW, s[1], p[1], d[1], 'W'),
   };
-  const y = convForward(x, w, b ?? null, q, op);
   const inputs = b ? [x, w, b] : [x, w];
-  return record(op, y, inputs, (gy) => [
-    x.requiresGrad ? convInputGrad(gy, w, null, q, op) : null,
-    w.requiresGrad ? convWeightGrad(gy, x, q, op) : null,
-    b?.requiresGrad ? sum(gy, [0, 2, 3]) : null,
-  ]);
+  // The weight gradient needs im2col(x) again: keep the forward's columns on the tape (freed after backward
+  // or with y).
+  const { y, col } = convForward(x, w, b ?? null, q, op, w.requiresGrad && needsGrad(inputs));
+  return record(
+    op,
+    y,
+    inputs,
+    (gy) => [
+      x.requiresGrad ? convInputGrad(gy, w, null, q, op) : null,
+      w.requiresGrad ? convWeightGrad(gy, x, q, op, col) : null,
+      b?.requiresGrad ? sum(gy, [0, 2, 3]) : null,
+    ],
+    col ? [col] : undefined,
+  );
 }
 
 /**
@@ -488,9 +507,11 @@ export function convTranspose2d(
   const q: Geom = { B, Cin: Cout, H: OH, W: OW, Cout: Cin, OH: H, OW: W, kH, kW, s, p, d, g };
   const y = convInputGrad(x, w, b ?? null, q, op);
   const inputs = b ? [x, w, b] : [x, w];
-  return record(op, y, inputs, (gy) => [
-    x.requiresGrad ? convForward(gy, w, null, q, op) : null,
-    w.requiresGrad ? convWeightGrad(x, gy, q, op) : null,
-    b?.requiresGrad ? sum(gy, [0, 2, 3]) : null,
-  ]);
+  return record(op, y, inputs, (gy) => {
+    // dx and dw both need im2col(gy): computed once when the batch is one chunk.
+    const fwd = x.requiresGrad ? convForward(gy, w, null, q, op, w.requiresGrad) : null;
+    const gw = w.requiresGrad ? convWeightGrad(x, gy, q, op, fwd?.col) : null;
+    fwd?.col?.dispose();
+    return [fwd?.y ?? null, gw, b?.requiresGrad ? sum(gy, [0, 2, 3]) : null];
+  });
 }
