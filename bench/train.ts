@@ -18,7 +18,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Adam, DataLoader, mnistDataset, mnistPackageDir, type Module, mseLoss } from '@wgrad/nn';
+import { Adam, DataLoader, type Module, mnistDataset, mnistPackageDir, mseLoss } from '@wgrad/nn';
 import { manualSeed, memory, type Tensor } from '@wgrad/tensor';
 import { type Batch, convVAE, mlpVAE, train, twoLayerAE, type VAE, vaeLoss } from '@wgrad/vae';
 import { benchMeta, fmt, formatHeader, markdownTable, parseBenchArgs, writeJson } from './common.js';
@@ -116,7 +116,12 @@ async function runOurs(name: ModelName, data: Awaited<ReturnType<typeof mnistDat
   const gpuPeak = memory().peakBytes;
   model.dispose();
   optimizer.dispose();
-  return { samplesPerSec: e.samplesPerSec, loss: e.means.loss!, rssMb: peakRss / 2 ** 20, gpuMb: gpuPeak / 2 ** 20 };
+  return {
+    samplesPerSec: e.samplesPerSec,
+    loss: e.means.loss!,
+    rssMb: peakRss / 2 ** 20,
+    gpuMb: gpuPeak / 2 ** 20,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -124,7 +129,9 @@ async function runOurs(name: ModelName, data: Awaited<ReturnType<typeof mnistDat
 
 function findTorch(): string | null {
   if (opts.torch === 'off') return null;
-  for (const py of [process.env.WGRAD_TORCH_PYTHON, '/usr/bin/python3', 'python3'].filter(Boolean) as string[])
+  for (const py of [process.env.WGRAD_TORCH_PYTHON, '/usr/bin/python3', 'python3'].filter(
+    Boolean,
+  ) as string[])
     try {
       execFileSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
       return py;
@@ -194,7 +201,8 @@ for (const name of models) {
     shipped = runTorch(torchPy, name, false);
     tuned = runTorch(torchPy, name, true);
   }
-  const rate = (r: TorchResult | string | null) => (r === null ? '–' : typeof r === 'string' ? r : fmt(r.samples_per_sec));
+  const rate = (r: TorchResult | string | null) =>
+    r === null ? '–' : typeof r === 'string' ? r : fmt(r.samples_per_sec);
   const ratio = (r: TorchResult | string | null) =>
     r && typeof r !== 'string' ? `${fmt(ours.samplesPerSec / r.samples_per_sec, 2)}×` : '–';
   rows.push([

@@ -17,9 +17,9 @@ export {
   limits,
   MAIN_1D,
   profileReport,
-  setProfiling,
   setDebug,
   setDevice,
+  setProfiling,
   sync,
   type UWord,
 } from './gpu.js';

@@ -25,7 +25,11 @@ const FUSED: Record<FusedOp, FusedRule> = {
     grads: ['$g * (v0 - v1) / max(v0 * (1.0 - v0), 1e-12)', '$g * (clog(1.0 - v0) - clog(v0))'],
   },
   // (a − b)²
-  sqDiff: { arity: 2, expr: '(v0 - v1) * (v0 - v1)', grads: ['$g * 2.0 * (v0 - v1)', '$g * 2.0 * (v1 - v0)'] },
+  sqDiff: {
+    arity: 2,
+    expr: '(v0 - v1) * (v0 - v1)',
+    grads: ['$g * 2.0 * (v0 - v1)', '$g * 2.0 * (v1 - v0)'],
+  },
   // −½(1 + logvar − μ² − exp(logvar)): the KL of N(μ, σ²) from N(0, 1) per element.
   klTerms: {
     arity: 2,
@@ -42,7 +46,8 @@ const FUSED: Record<FusedOp, FusedRule> = {
 
 export function fused(op: FusedOp, inputs: readonly Tensor[]): Tensor {
   const rule = FUSED[op];
-  if (inputs.length !== rule.arity) throw new Error(`${op}: expected ${rule.arity} inputs, got ${inputs.length}`);
+  if (inputs.length !== rule.arity)
+    throw new Error(`${op}: expected ${rule.arity} inputs, got ${inputs.length}`);
   for (const t of inputs) {
     assertSameShape(op, inputs[0]!, t);
     if (t.dtype !== 'float32') throw new Error(`${op}: expected float32 inputs, got ${t.dtype}`);

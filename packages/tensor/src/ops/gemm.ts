@@ -443,7 +443,7 @@ function gemmNoSwap(p: GemmProblem): void {
     words,
     bufs,
     [Math.ceil(N / tileN(cfg)), Math.ceil(M / tileM(cfg)), gz],
-    `gemm:${p.op} ${M}x${N}x${K}${p.outer ? `x${p.outer.n}` : ""}${batch.length ? ` b${nb}` : ""}`,
+    `gemm:${p.op} ${M}x${N}x${K}${p.outer ? `x${p.outer.n}` : ''}${batch.length ? ` b${nb}` : ''}`,
   );
 }
 
