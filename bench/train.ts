@@ -15,7 +15,6 @@
 // OPENBLAS_CORETYPE=SkylakeX ("tuned": AVX-512 kernels where OpenBLAS does not pick them itself). Ratios > 1
 // mean wgrad is faster.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Adam, DataLoader, type Module, mnistDataset, mnistPackageDir, mseLoss } from '@wgrad/nn';

@@ -340,7 +340,7 @@ function profiledPass(name: string): GPUComputePassEncoder {
 
 function collectProfile(): void {
   const p = prof;
-  if (!p || !p.names.length || !batch.encoder) return;
+  if (!p?.names.length || !batch.encoder) return;
   const n = p.names.length;
   const { device } = runtime();
   const read = device.createBuffer({ size: n * 16, usage: USAGE_MAP_READ | USAGE_COPY_DST });
