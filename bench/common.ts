@@ -280,3 +280,58 @@ export function markdownTable(
 export function writeJson(path: string, data: unknown): void {
   writeFileSync(path, `${JSON.stringify(data, null, 2)}\n`);
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// PyTorch comparisons (optional: Debian's python3-torch)
+
+/** A python3 that can `import torch` ($WGRAD_TORCH_PYTHON, /usr/bin/python3, python3), or null (or 'off'). */
+export function findTorchPython(mode: string | undefined = 'auto'): string | null {
+  if (mode === 'off') return null;
+  if (mode !== 'auto') {
+    console.error(`--torch must be 'auto' or 'off', got '${mode}'`);
+    process.exit(2);
+  }
+  const candidates = [process.env.WGRAD_TORCH_PYTHON, '/usr/bin/python3', 'python3'];
+  for (const py of candidates.filter((p): p is string => !!p))
+    try {
+      execFileSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
+      return py;
+    } catch {}
+  return null;
+}
+
+/** Runs `py script args…` and parses the last line of its output as JSON (an Error's message on failure). */
+export function runPythonJson<T>(
+  py: string,
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+): T | string {
+  try {
+    const out = execFileSync(py, [script, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 1 << 26,
+    });
+    return JSON.parse(out.trim().split('\n').at(-1)!) as T;
+  } catch (e) {
+    return `failed: ${(e as Error).message.split('\n')[0]}`;
+  }
+}
+
+/** The BLAS shared libraries torch loads (OpenBLAS, reference BLAS, …), for the bench header. */
+export function torchBlas(py: string): string {
+  try {
+    return execFileSync(
+      py,
+      [
+        '-c',
+        'import torch,os;print(", ".join(sorted({os.path.basename(l.split()[-1]) for l in open("/proc/self/maps") if "blas" in l.lower()})))',
+      ],
+      { encoding: 'utf8' },
+    ).trim();
+  } catch {
+    return 'unknown';
+  }
+}

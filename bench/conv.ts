@@ -1,7 +1,8 @@
-// Convolution throughput on the seed layers (MNIST autoencoder/VAE, batch 128): wgrad's implicit-im2col
-// `conv2d` / `convTranspose2d` (forward, and forward + backward through autograd) against naive direct WGSL
-// kernels (one invocation per output element, no im2col, no blocking), on the same device in the same run,
-// with a cross-check of every output and gradient.
+// Convolution throughput on the seed layers (MNIST autoencoder/VAE, batch 128): wgrad's `conv2d` /
+// `convTranspose2d` (im2col/col2im around the shared GEMM; forward, and forward + backward through autograd)
+// against naive direct WGSL kernels (one invocation per output element, no im2col, no blocking) on the same
+// device in the same run, with a cross-check of every output and gradient, and against PyTorch on the CPU
+// when Debian's python3-torch is installed.
 //
 //   node --conditions=source --import tsx bench/conv.ts [--quick] [--batch 128] [--json out.json]
 //
@@ -9,18 +10,23 @@
 // profiler does): forward 2·B·Cout·OH·OW·Cin·kH·kW (conv2d geometry), forward + backward 3× that (dx and dw
 // each cost one forward). "ours" fwd+bwd also includes the bias gradient (a reduction); the naive side does not.
 
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { conv2d, convTranspose2d, rand, scope, sync, Tensor } from '@wgrad/tensor';
 import { dispatch, kernel } from '../packages/tensor/src/gpu.js';
 import {
   benchMeta,
+  findTorchPython,
   fmt,
   formatHeader,
   markdownTable,
   maxRelErr,
   measureAll,
   parseBenchArgs,
+  runPythonJson,
   spread,
   type Timing,
+  torchBlas,
   writeJson,
 } from './common.js';
 import { workerCpuNs } from './cputime.js';
@@ -269,11 +275,21 @@ async function benchLayer(
 
 const opts = parseBenchArgs('usage: bench/conv.ts [options]', {
   batch: { default: '128', help: 'batch size (default 128)' },
+  torch: { default: 'auto', help: "'auto' (also time PyTorch when python3-torch is installed) or 'off'" },
 });
+const torchPy = findTorchPython(opts.torch);
 const B = Number(opts.batch);
 const meta = benchMeta('conv', opts);
 console.log(
-  formatHeader(`conv ms and GFLOP/s, batch ${B}: wgrad (implicit-im2col GEMM) vs naive direct WGSL`, meta),
+  formatHeader(
+    `conv ms and GFLOP/s, batch ${B}: wgrad (im2col + GEMM) vs naive direct WGSL and PyTorch`,
+    meta,
+  ),
+);
+console.log(
+  torchPy
+    ? `- PyTorch: ${torchPy}, 2 threads, BLAS: ${torchBlas(torchPy)} (same layers and timing rule, CPU)`
+    : '- PyTorch: not run (python3-torch not installed, or --torch off)',
 );
 console.log('');
 const results: Result[] = [];
@@ -283,6 +299,21 @@ for (const L of LAYERS) {
   process.stderr.write(`fwd ours ${fmt(r.fwd.ours.ms)} ms, naive ${fmt(r.fwd.naive.ms)} ms\n`);
   results.push(r);
 }
+type TorchConv = { torch: string; results: { layer: string; fwd_ms: number; fwd_bwd_ms: number }[] };
+const torch = torchPy
+  ? runPythonJson<TorchConv>(torchPy, join(dirname(fileURLToPath(import.meta.url)), 'torch_kernels.py'), [
+      'conv',
+      '--batch',
+      String(B),
+      '--target',
+      String(opts.targetSeconds),
+      '--reps',
+      String(opts.reps),
+    ])
+  : null;
+if (typeof torch === 'string') console.log(`PyTorch ${torch}\n`);
+const torchOf = (layer: string) =>
+  torch && typeof torch !== 'string' ? torch.results.find((r) => r.layer === layer) : undefined;
 const gf = (gflop: number, t: Timing) => fmt(gflop / (t.ms * 1e-3));
 console.log(
   markdownTable(
@@ -299,6 +330,10 @@ console.log(
       'fwd+bwd naive ms',
       'GFLOP/s',
       'ours/naive',
+      'PyTorch fwd ms',
+      'ours/PyTorch fwd',
+      'PyTorch fwd+bwd ms',
+      'ours/PyTorch fwd+bwd',
       'max rel err y / gx / gw',
       'spread',
     ],
@@ -315,6 +350,17 @@ console.log(
       fmt(r.fwdBwd.naive.ms),
       gf(3 * r.gflopFwd, r.fwdBwd.naive),
       `${(r.fwdBwd.naive.ms / r.fwdBwd.ours.ms).toFixed(2)}×`,
+      ...(() => {
+        const t = torchOf(r.layer);
+        return t
+          ? [
+              fmt(t.fwd_ms),
+              `${(t.fwd_ms / r.fwd.ours.ms).toFixed(2)}×`,
+              fmt(t.fwd_bwd_ms),
+              `${(t.fwd_bwd_ms / r.fwdBwd.ours.ms).toFixed(2)}×`,
+            ]
+          : ['–', '–', '–', '–'];
+      })(),
       `${r.maxRelErr.y.toExponential(1)} / ${r.maxRelErr.gx.toExponential(1)} / ${r.maxRelErr.gw.toExponential(1)}`,
       r.fwd.ours.samples.length > 1
         ? `${Math.round(100 * Math.max(...[r.fwd.ours, r.fwd.naive, r.fwdBwd.ours, r.fwdBwd.naive].map(spread)))}%`
@@ -337,14 +383,15 @@ console.log(
 );
 console.log('');
 console.log(
-  'GFLOP/s: 2·MACs of the dense convolution (fwd), 3× that for fwd+bwd. max rel err: ours vs naive, max|Δ| / max|naive|. ' +
+  'GFLOP/s: 2·MACs of the dense convolution (fwd), 3× that for fwd+bwd. ours/naive, ours/PyTorch: their time / ours (> 1: ours is faster). ' +
+    'max rel err: ours vs naive, max|Δ| / max|naive|. ' +
     'worker CPU ms: CPU time of the non-main threads (lavapipe) for one iteration — steadier than wall time on a loaded machine.',
 );
 const TOL = 1e-4;
 const bad = results.filter((r) => !(r.maxRelErr.y < TOL && r.maxRelErr.gx < TOL && r.maxRelErr.gw < TOL));
 if (bad.length) console.log(`\nWARNING: results disagree on ${bad.map((r) => r.layer).join(', ')}`);
 if (opts.json) {
-  writeJson(opts.json, { meta, results });
+  writeJson(opts.json, { meta, results, torch });
   console.log(`\nwrote ${opts.json}`);
 }
 process.exit(bad.length ? 1 : 0);

@@ -1,24 +1,32 @@
-// matmul throughput: wgrad's register-blocked `matmul` against a naive one-invocation-per-output WGSL kernel,
-// on the same device in the same run, with a cross-check of the two results.
+// matmul throughput: wgrad's `matmul` (the GEMM body this adapter uses; on lavapipe also the portable blocked
+// body) against a naive one-invocation-per-output WGSL kernel on the same device in the same run, with a
+// cross-check of the results; and, where installed, tfjs-backend-webgpu on the same adapter
+// (npm i --no-save @tensorflow/tfjs-core @tensorflow/tfjs-backend-webgpu) and PyTorch on the CPU (Debian's
+// python3-torch, 2 threads).
 //
-//   npm run bench [-- --shapes 128x784x400,1024x1024x1024] [--quick] [--json out.json]
+//   npm run bench [-- --shapes 128x784x400,1024x1024x1024] [--torch auto|off] [--quick] [--json out.json]
 //
 // Shapes are M×K×N (A is M×K, B is K×N); GFLOP/s = 2·M·N·K / time.
 
-import { matmul, rand, scope, Tensor } from '@wgrad/tensor';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gemmBody, matmul, rand, scope, setGemmBody, Tensor } from '@wgrad/tensor';
 // The raw kernel/dispatch API is not exported by @wgrad/tensor's public API; the bench reaches into the
 // runtime module (same module instance as the package's under `--conditions=source`).
 import { dispatch, kernel } from '../packages/tensor/src/gpu.js';
 import {
   benchMeta,
+  findTorchPython,
   fmt,
   formatHeader,
   markdownTable,
   maxRelErr,
   measureAll,
   parseBenchArgs,
+  runPythonJson,
   spread,
   type Timing,
+  torchBlas,
   writeJson,
 } from './common.js';
 
@@ -53,6 +61,70 @@ function naiveMatmul(a: Tensor, b: Tensor, c: Tensor, M: number, K: number, N: n
   );
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// tfjs-backend-webgpu (optional): its own device on the same Dawn adapter.
+interface Tfjs {
+  version: string;
+  // biome-ignore lint/suspicious/noExplicitAny: tfjs is an optional, untyped-here dependency
+  tf: any;
+}
+
+async function loadTfjs(): Promise<Tfjs | null> {
+  try {
+    const core = '@tensorflow/tfjs-core';
+    const backend = '@tensorflow/tfjs-backend-webgpu';
+    const tf = await import(core);
+    const { create } = await import('webgpu');
+    // tfjs finds WebGPU through navigator.gpu; keep the create() result alive (Dawn segfaults otherwise).
+    const gpu = create(['backend=vulkan']);
+    (globalThis as { __benchGpu?: unknown }).__benchGpu = gpu;
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true });
+    await import(backend);
+    if (!(await tf.setBackend('webgpu'))) return null;
+    await tf.ready();
+    return { version: tf.version_core as string, tf };
+  } catch {
+    return null;
+  }
+}
+
+async function timeTfjs(
+  t: Tfjs,
+  M: number,
+  K: number,
+  N: number,
+  opts: { targetSeconds: number; reps: number },
+) {
+  const tf = t.tf;
+  const a = tf.randomUniform([M, K], -1, 1);
+  const b = tf.randomUniform([K, N], -1, 1);
+  const batch = async (n: number) => {
+    const t0 = performance.now();
+    let last = null;
+    for (let i = 0; i < n; i++) {
+      last?.dispose();
+      last = tf.matMul(a, b);
+    }
+    await last.data();
+    last.dispose();
+    return (performance.now() - t0) / 1000;
+  };
+  await batch(2);
+  let iters = 1;
+  let secs = await batch(iters);
+  while (secs < opts.targetSeconds * 0.4 && iters < 100000) {
+    iters *= 2;
+    secs = await batch(iters);
+  }
+  iters = Math.max(1, Math.ceil((iters * opts.targetSeconds) / secs));
+  const samples: number[] = [];
+  for (let r = 0; r < opts.reps; r++) samples.push(((await batch(iters)) * 1000) / iters);
+  a.dispose();
+  b.dispose();
+  const sorted = [...samples].sort((x, y) => x - y);
+  return { ms: sorted[Math.floor(sorted.length / 2)]!, samples, iters, warmupSeconds: 0 };
+}
+
 interface Shape3 {
   M: number;
   K: number;
@@ -80,7 +152,9 @@ interface Result {
   N: number;
   gflop: number;
   ours: Timing & { gflops: number };
+  blocked?: Timing & { gflops: number };
   naive: Timing & { gflops: number };
+  tfjs?: Timing & { gflops: number };
   ratio: number;
   maxRelErr: number;
   cpuRelErr: { ours: number; naive: number; samples: number };
@@ -137,18 +211,25 @@ async function benchShape(
     const err = maxRelErr(oursC!, naiveC!);
     const cpu = cpuSpotCheck(hostA!, hostB!, M, K, N, [oursC!, naiveC!]);
 
-    const { ours: tOurs, naive: tNaive } = await measureAll(
-      {
-        ours: (iters) => {
-          for (let i = 0; i < iters; i++) matmul(a, b).dispose();
-        },
-        naive: (iters) => {
-          for (let i = 0; i < iters; i++) naiveMatmul(a, b, c, M, K, N);
-        },
+    const runs: Record<string, (iters: number) => void> = {
+      ours: (iters) => {
+        for (let i = 0; i < iters; i++) matmul(a, b).dispose();
       },
-      opts,
-    );
+      naive: (iters) => {
+        for (let i = 0; i < iters; i++) naiveMatmul(a, b, c, M, K, N);
+      },
+    };
+    if (auto !== 'blocked')
+      runs.blocked = (iters) => {
+        setGemmBody('blocked');
+        for (let i = 0; i < iters; i++) matmul(a, b).dispose();
+        setGemmBody(null);
+      };
+    const t = await measureAll(runs, opts);
+    const tOurs = t.ours!;
+    const tNaive = t.naive!;
     const gflops = (t: Timing) => flop / (t.ms * 1e-3) / 1e9;
+    const tf = tfjs ? await timeTfjs(tfjs, M, K, N, opts) : undefined;
     return {
       shape: `${M}x${K}x${N}`,
       M,
@@ -156,7 +237,9 @@ async function benchShape(
       N,
       gflop: flop / 1e9,
       ours: { ...tOurs, gflops: gflops(tOurs) },
+      blocked: t.blocked && { ...t.blocked, gflops: gflops(t.blocked) },
       naive: { ...tNaive, gflops: gflops(tNaive) },
+      tfjs: tf && { ...tf, gflops: gflops(tf) },
       ratio: tNaive.ms / tOurs.ms,
       maxRelErr: err,
       cpuRelErr: { ours: cpu[0]!, naive: cpu[1]!, samples: CPU_SAMPLES },
@@ -166,7 +249,11 @@ async function benchShape(
 
 const opts = parseBenchArgs('usage: npm run bench -- [options]', {
   shapes: { default: DEFAULT_SHAPES, help: `comma-separated MxKxN list (default ${DEFAULT_SHAPES})` },
+  torch: { default: 'auto', help: "'auto' (also time torch.mm when python3-torch is installed) or 'off'" },
 });
+const auto = gemmBody();
+const torchPy = findTorchPython(opts.torch);
+const tfjs = await loadTfjs();
 let shapes: Shape3[];
 try {
   shapes = parseShapes(opts.shapes ?? DEFAULT_SHAPES);
@@ -176,18 +263,33 @@ try {
 }
 
 const meta = benchMeta('matmul', opts);
-console.log(formatHeader('matmul GFLOP/s: wgrad `matmul` vs naive WGSL (one invocation per output)', meta));
+console.log(
+  formatHeader('matmul GFLOP/s: wgrad `matmul` vs naive WGSL, tfjs-backend-webgpu and PyTorch', meta),
+);
+console.log(`- wgrad GEMM body on this adapter: ${auto}`);
+console.log(
+  `- tfjs-backend-webgpu: ${tfjs ? `${tfjs.version} on the same adapter (its own device)` : 'not installed (npm i --no-save @tensorflow/tfjs-core @tensorflow/tfjs-backend-webgpu)'}`,
+);
+console.log(
+  `- PyTorch: ${torchPy ? `${torchPy}, torch.mm, 2 threads, BLAS: ${torchBlas(torchPy)}` : 'not run (python3-torch not installed, or --torch off)'}`,
+);
 console.log('');
 
 const results: Result[] = [];
+const x2 = (v: number) => `${v.toFixed(2)}×`;
+const torchMs = new Map<string, number>();
 const rowOf = (r: Result) => [
   r.shape,
   fmt(r.gflop, 3),
   fmt(r.ours.ms, 3),
   fmt(r.ours.gflops, 3),
-  fmt(r.naive.ms, 3),
+  r.blocked ? fmt(r.blocked.gflops, 3) : '–',
   fmt(r.naive.gflops, 3),
   `${r.ratio.toFixed(2)}×`,
+  r.tfjs ? fmt(r.tfjs.gflops, 3) : '–',
+  r.tfjs ? x2(r.tfjs.ms / r.ours.ms) : '–',
+  torchMs.has(r.shape) ? fmt((r.gflop / torchMs.get(r.shape)!) * 1e3, 3) : '–',
+  torchMs.has(r.shape) ? x2(torchMs.get(r.shape)! / r.ours.ms) : '–',
   r.maxRelErr.toExponential(1),
   `${r.cpuRelErr.ours.toExponential(1)} / ${r.cpuRelErr.naive.toExponential(1)}`,
   r.ours.samples.length > 1 ? `${Math.round(100 * Math.max(spread(r.ours), spread(r.naive)))}%` : '–',
@@ -197,9 +299,13 @@ const headers = [
   'GFLOP',
   'ours ms',
   'ours GFLOP/s',
-  'naive ms',
+  'blocked body GFLOP/s',
   'naive GFLOP/s',
   'ours/naive',
+  'tfjs-webgpu GFLOP/s',
+  'ours/tfjs',
+  'PyTorch GFLOP/s',
+  'ours/PyTorch',
   'max rel err',
   'vs CPU: ours / naive',
   'spread',
@@ -212,10 +318,28 @@ for (const s of shapes) {
   );
   results.push(r);
 }
+if (torchPy) {
+  type TorchMm = { results: { shape: string; ms: number }[] };
+  const tm = runPythonJson<TorchMm>(
+    torchPy,
+    join(dirname(fileURLToPath(import.meta.url)), 'torch_kernels.py'),
+    [
+      'matmul',
+      '--shapes',
+      shapes.map((s) => `${s.M}x${s.K}x${s.N}`).join(','),
+      '--target',
+      String(opts.targetSeconds),
+      '--reps',
+      String(opts.reps),
+    ],
+  );
+  if (typeof tm === 'string') console.log(`PyTorch ${tm}\n`);
+  else for (const r of tm.results) torchMs.set(r.shape, r.ms);
+}
 console.log(markdownTable(headers, results.map(rowOf)));
 console.log('');
 console.log(
-  'ours/naive = naive time / ours time (>1: ours is faster). max rel err = max|ours − naive| / max|naive| over ' +
+  'ours/X = X time / ours time (>1: ours is faster). max rel err = max|ours − naive| / max|naive| over ' +
     `all outputs; vs CPU: the same measure against float64 dot products at ${CPU_SAMPLES} sampled outputs; ` +
     'spread: (max − min) / median of the measurements, the worse of the two kernels (noise indicator).',
 );

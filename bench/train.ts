@@ -14,13 +14,22 @@
 // PyTorch runs bench/torch_train.py with Debian's python3-torch (2 threads) twice: as installed, and with
 // OPENBLAS_CORETYPE=SkylakeX ("tuned": AVX-512 kernels where OpenBLAS does not pick them itself). Ratios > 1
 // mean wgrad is faster.
-import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Adam, DataLoader, type Module, mnistDataset, mnistPackageDir, mseLoss } from '@wgrad/nn';
 import { manualSeed, memory, type Tensor } from '@wgrad/tensor';
 import { type Batch, convVAE, mlpVAE, train, twoLayerAE, type VAE, vaeLoss } from '@wgrad/vae';
-import { benchMeta, fmt, formatHeader, markdownTable, parseBenchArgs, writeJson } from './common.js';
+import {
+  benchMeta,
+  findTorchPython,
+  fmt,
+  formatHeader,
+  markdownTable,
+  parseBenchArgs,
+  runPythonJson,
+  torchBlas,
+  writeJson,
+} from './common.js';
 
 const MODELS = ['mlp-vae', 'conv-vae', 'ae'] as const;
 type ModelName = (typeof MODELS)[number];
@@ -126,18 +135,6 @@ async function runOurs(name: ModelName, data: Awaited<ReturnType<typeof mnistDat
 // ---------------------------------------------------------------------------------------------------------
 // PyTorch side
 
-function findTorch(): string | null {
-  if (opts.torch === 'off') return null;
-  for (const py of [process.env.WGRAD_TORCH_PYTHON, '/usr/bin/python3', 'python3'].filter(
-    Boolean,
-  ) as string[])
-    try {
-      execFileSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
-      return py;
-    } catch {}
-  return null;
-}
-
 interface TorchResult {
   samples_per_sec: number;
   final_loss: number;
@@ -147,44 +144,32 @@ interface TorchResult {
 
 function runTorch(py: string, name: ModelName, tuned: boolean): TorchResult | string {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'torch_train.py');
-  const args = [script, '--model', name, '--mnist-dir', mnistPackageDir(), '--images', String(images)];
-  args.push('--batch', String(batchSize));
-  try {
-    const out = execFileSync(py, args, {
-      encoding: 'utf8',
-      env: { ...process.env, ...(tuned ? { OPENBLAS_CORETYPE: 'SkylakeX' } : {}) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    return JSON.parse(out.trim().split('\n').at(-1)!) as TorchResult;
-  } catch (e) {
-    return `failed: ${(e as Error).message.split('\n')[0]}`;
-  }
-}
-
-function blasInfo(py: string): string {
-  try {
-    return execFileSync(
-      py,
-      [
-        '-c',
-        'import torch,re,os;m=[l for l in open("/proc/self/maps") if "blas" in l.lower()];print(sorted({os.path.basename(l.split()[-1]) for l in m}))',
-      ],
-      { encoding: 'utf8' },
-    ).trim();
-  } catch {
-    return 'unknown';
-  }
+  return runPythonJson<TorchResult>(
+    py,
+    script,
+    [
+      '--model',
+      name,
+      '--mnist-dir',
+      mnistPackageDir(),
+      '--images',
+      String(images),
+      '--batch',
+      String(batchSize),
+    ],
+    tuned ? { OPENBLAS_CORETYPE: 'SkylakeX' } : {},
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
 
 const data = await mnistDataset({ split: 'train', limit: images });
-const torchPy = findTorch();
+const torchPy = findTorchPython(opts.torch);
 console.log(formatHeader('Training throughput (samples/s, higher is better)', meta));
 console.log(
   `- data: first ${data.length} MNIST training images, batch ${batchSize}, Adam lr 1e-3, one warm-up + one timed epoch each`,
 );
-if (torchPy) console.log(`- PyTorch: ${torchPy}, BLAS libraries loaded: ${blasInfo(torchPy)}`);
+if (torchPy) console.log(`- PyTorch: ${torchPy}, 2 threads, BLAS libraries loaded: ${torchBlas(torchPy)}`);
 else console.log('- PyTorch: not run (python3-torch not installed, or --torch off)');
 console.log('');
 

@@ -2,7 +2,7 @@
 // conv VAE trained on background chips only (MSE(sum) + KL), ≥ 30 epochs, a grouped density plot of the
 // reconstruction loss of background vs positive test chips, a suggested threshold and the AUROC.
 //
-//   npm run example:topo                    # stand-in data generated under runs/topo/data
+//   npm run example:topo                    # stand-in data generated under runs/topo/data-v2
 //   npm run example:topo -- --data DIR      # the real topoDLMini folder (trainDF.csv, testDF.csv, chips)
 //   npm run example:topo -- --quick         # small and short (CI)
 import { existsSync } from 'node:fs';
@@ -41,7 +41,8 @@ console.log(`[topo] device: ${adapterSummary().backend} (${adapterSummary().desc
 // 1. Data: the real folder, or a stand-in with the same layout.
 let dataDir = args.values.data as string | undefined;
 if (!dataDir) {
-  dataDir = join(out, args.quick ? 'data-quick' : 'data');
+  // The folder name carries the generator's version, so a changed generator never reuses old chips.
+  dataDir = join(out, args.quick ? 'data-v2-quick' : 'data-v2');
   if (!existsSync(join(dataDir, 'testDF.csv'))) {
     console.log(`[topo] generating the stand-in topoDL data in ${dataDir}`);
     const counts = await makeTopoData({

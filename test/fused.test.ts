@@ -1,7 +1,16 @@
 // Fused elementwise primitives (ops/fused.ts) against float64 references and finite differences, and the
 // losses built on them against PyTorch's formulas at the clamping edges.
 import { bceLoss, klNormal, mseLoss } from '@wgrad/nn';
-import { bceTerms, klTerms, reparameterize, sqDiff, tensor } from '@wgrad/tensor';
+import {
+  bceTerms,
+  conv2d,
+  convTranspose2d,
+  klTerms,
+  linear,
+  reparameterize,
+  sqDiff,
+  tensor,
+} from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
 import { checkGrad, expectClose, fromRef, gpuSuite, R, randRef } from './helpers.js';
 
@@ -91,6 +100,42 @@ t('losses on the fused terms match their definitions (mse, bce with weight, KL r
     'kl mean',
   );
 });
+
+t(
+  'relu fused into linear / conv2d / convTranspose2d equals relu after the op (values and gradients)',
+  async () => {
+    const relu = (r: R.RefTensor) => R.unary(r, (v) => Math.max(v, 0));
+    await checkGrad(
+      'linear+relu',
+      [randRef([6, 9], 21), randRef([5, 9], 22), randRef([5], 23)],
+      ([x, w, b]) => linear(x!, w!, b!, { activation: 'relu' }),
+      ([x, w, b]) => relu(R.binary(R.matmul(x!, R.permute(w!, [1, 0])), b!, (p, q) => p + q)),
+    );
+    const o = {
+      stride: [2, 1] as [number, number],
+      padding: [1, 1] as [number, number],
+      dilation: [1, 1] as [number, number],
+      groups: 1,
+    };
+    await checkGrad(
+      'conv2d+relu',
+      [randRef([2, 2, 5, 4], 24), randRef([3, 2, 3, 2], 25), randRef([3], 26)],
+      ([x, w, b]) => conv2d(x!, w!, b!, { ...o, activation: 'relu' }),
+      ([x, w, b]) => relu(R.conv2d(x!, w!, b!, o)),
+    );
+    const ot = { ...o, stride: [2, 2] as [number, number], outputPadding: [1, 0] as [number, number] };
+    await checkGrad(
+      'convTranspose2d+relu',
+      [randRef([2, 2, 3, 3], 27), randRef([2, 3, 3, 2], 28), randRef([3], 29)],
+      ([x, w, b]) => convTranspose2d(x!, w!, b!, { ...ot, activation: 'relu' }),
+      ([x, w, b]) => relu(R.convTranspose2d(x!, w!, b!, ot)),
+    );
+    assert.throws(
+      () => linear(tensor([[1, 2]]), tensor([[1, 2]]), null, { activation: 'gelu' as 'relu' }),
+      /linear: activation must be 'relu' or null, got 'gelu'/,
+    );
+  },
+);
 
 t('fused ops check their operands', () => {
   const a = tensor([1, 2, 3]);

@@ -410,6 +410,36 @@ l('Flatten, Unflatten, Sequential (composition, at(i), length)', async () => {
   seq.dispose();
 });
 
+l('Sequential fuses Linear/Conv + ReLU into one op with the same values and gradients', async () => {
+  const seq = new Sequential(
+    new Conv2d(2, 3, 3, { padding: 1 }),
+    new ReLU(),
+    new Flatten(),
+    new Linear(48, 5),
+    new ReLU(),
+  );
+  const x = fromRef(randRef([2, 2, 4, 4], 81), { requiresGrad: true });
+  const fused = seq.forward(x);
+  assert.equal(fused.gradFn?.op, 'linear', 'the last ReLU ran inside linear');
+  // The same layers one by one, relu as its own op.
+  const h = (seq.at(0) as Conv2d).forward(x).relu().flatten(1);
+  const plain = (seq.at(3) as Linear).forward(h).relu();
+  same(await fused.toArray(), await plain.toArray());
+  const up = fromRef(randRef([2, 5], 82));
+  fused.backward(up);
+  const gFused = await Promise.all([x, ...seq.parameters()].map((p) => p.grad!.toArray()));
+  for (const p of [x, ...seq.parameters()]) {
+    p.grad?.dispose();
+    p.grad = null;
+  }
+  plain.backward(up);
+  const gPlain = await Promise.all([x, ...seq.parameters()].map((p) => p.grad!.toArray()));
+  gFused.forEach((g, i) => {
+    R.assertClose(g, gPlain[i]!, { rtol: 1e-5, atol: 1e-6, what: `grad ${i}` });
+  });
+  seq.dispose();
+});
+
 l('Embedding: lookup equals weight rows; gradients accumulate on repeated indices', async () => {
   const emb = new Embedding(5, 3);
   assert.equal([...emb.weight.shape], [5, 3]);

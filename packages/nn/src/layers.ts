@@ -3,6 +3,7 @@ import {
   avgPool2d,
   conv2d,
   convTranspose2d,
+  type FusedActivation,
   flatten,
   indexSelect,
   interpolate,
@@ -45,8 +46,9 @@ export class Linear extends Module {
     this.weight = uniformParam([outFeatures, inFeatures], bound);
     this.bias = (opts.bias ?? true) ? uniformParam([outFeatures], bound) : null;
   }
-  forward(x: Tensor): Tensor {
-    return linear(x, this.weight, this.bias);
+  /** `opts.activation: 'relu'` applies relu in the GEMM's epilogue (what Sequential does for Linear, ReLU). */
+  forward(x: Tensor, opts?: FusedActivation): Tensor {
+    return linear(x, this.weight, this.bias, opts);
   }
   override extraRepr(): string {
     return `in=${this.inFeatures}, out=${this.outFeatures}, bias=${this.bias !== null}`;
@@ -66,6 +68,7 @@ export interface Conv2dArgs {
  * (Cin, Cout/groups, kH, kW) when transposed, and PyTorch's init with fan_in = weight dim 1 · kH · kW.
  */
 abstract class ConvNd<O extends Conv2dArgs> extends Module {
+  abstract override forward(x: Tensor, opts?: FusedActivation): Tensor;
   weight: Parameter;
   bias: Parameter | null; // (Cout)
   readonly kernelSize: [number, number];
@@ -98,8 +101,9 @@ export class Conv2d extends ConvNd<Conv2dArgs> {
   constructor(inChannels: number, outChannels: number, kernelSize: Pair, opts: Conv2dArgs = {}) {
     super(inChannels, outChannels, kernelSize, opts, false);
   }
-  forward(x: Tensor): Tensor {
-    return conv2d(x, this.weight, this.bias, this.opts);
+  /** `opts.activation: 'relu'` applies relu in the GEMM's epilogue (what Sequential does for Conv2d, ReLU). */
+  forward(x: Tensor, opts?: FusedActivation): Tensor {
+    return conv2d(x, this.weight, this.bias, opts ? { ...this.opts, ...opts } : this.opts);
   }
 }
 
@@ -112,8 +116,9 @@ export class ConvTranspose2d extends ConvNd<Conv2dArgs & { outputPadding?: Pair 
   ) {
     super(inChannels, outChannels, kernelSize, opts, true);
   }
-  forward(x: Tensor): Tensor {
-    return convTranspose2d(x, this.weight, this.bias, this.opts);
+  /** `opts.activation: 'relu'` applies relu in col2im (what Sequential does for ConvTranspose2d, ReLU). */
+  forward(x: Tensor, opts?: FusedActivation): Tensor {
+    return convTranspose2d(x, this.weight, this.bias, opts ? { ...this.opts, ...opts } : this.opts);
   }
 }
 
@@ -252,11 +257,15 @@ export class Sequential extends Module {
   at(i: number): Module {
     return this[String(i < 0 ? i + this.length : i)] as Module;
   }
+  /** Runs the layers in order; a Linear/Conv2d/ConvTranspose2d followed by a ReLU runs as one fused op. */
   forward(x: Tensor): Tensor {
     let h = x;
     for (let i = 0; i < this.length; i++) {
-      const next = (this[String(i)] as Module).forward(h);
-      h = next;
+      const m = this[String(i)] as Module;
+      if (this[String(i + 1)] instanceof ReLU && (m instanceof Linear || m instanceof ConvNd)) {
+        h = m.forward(h, { activation: 'relu' });
+        i++;
+      } else h = m.forward(h);
     }
     return h;
   }

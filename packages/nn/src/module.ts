@@ -21,10 +21,13 @@ export abstract class Module {
     this.buffers_.set(name, keep(t));
   }
 
-  abstract forward(...args: Tensor[]): Tensor;
+  /** Tensors in, a tensor out; layers may take options after their tensors (e.g. Linear's fused activation). */
+  // biome-ignore lint/suspicious/noExplicitAny: each module narrows its own arguments
+  abstract forward(...args: any[]): Tensor;
 
   /** Calls forward (torch's `module(x)`). */
-  call(...args: Tensor[]): Tensor {
+  // biome-ignore lint/suspicious/noExplicitAny: as forward
+  call(...args: any[]): Tensor {
     return this.forward(...args);
   }
 

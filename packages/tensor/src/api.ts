@@ -34,7 +34,7 @@ export {
 export * from './ops/elementwise.js';
 export { bceTerms, klTerms, reparameterize, sqDiff } from './ops/fused.js';
 export { type Body as GemmBody, gemmBody, setGemmBody } from './ops/gemm.js';
-export { linear, matmul, mm } from './ops/linalg.js';
+export { type FusedActivation, linear, matmul, mm } from './ops/linalg.js';
 export * from './ops/movement.js';
 export { oneHot } from './ops/onehot.js';
 export { avgPool2d, interpolate, maxPool2d, type PoolOptions, upsampleNearest2d } from './ops/pool.js';

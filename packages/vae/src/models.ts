@@ -85,7 +85,8 @@ export class ConvEncoder extends GaussianEncoder {
     this.fc_logvar = new Linear(128 * s * s, latentDim);
   }
   encode(x: Tensor): { mu: Tensor; logvar: Tensor } {
-    const h = this.conv2.forward(this.conv1.forward(x).relu()).relu().flatten(1);
+    const relu = { activation: 'relu' } as const; // fused into the convolutions' GEMM epilogue
+    const h = this.conv2.forward(this.conv1.forward(x, relu), relu).flatten(1);
     return { mu: this.fc_mu.forward(h), logvar: this.fc_logvar.forward(h) };
   }
 }
@@ -109,7 +110,7 @@ export class ConvDecoder extends Module {
   forward(z: Tensor): Tensor {
     const s = this.imageSize / 4;
     const h = this.fc.forward(z).reshape([z.shape[0]!, 128, s, s]);
-    return this.conv1.forward(this.conv2.forward(h).relu()).sigmoid();
+    return this.conv1.forward(this.conv2.forward(h, { activation: 'relu' })).sigmoid();
   }
 }
 

@@ -14,7 +14,9 @@
 // the column budget (setConvColumnBudget).
 import { dispatch, kernelFor, limits } from '../gpu.js';
 import { fmtShape, needsGrad, record, Tensor } from '../tensor.js';
+import { reluGradFromOutput } from './elementwise.js';
 import { gemm, splitSlices } from './gemm.js';
+import type { FusedActivation } from './linalg.js';
 import { reshape } from './movement.js';
 import { sum } from './reduce.js';
 
@@ -26,7 +28,7 @@ export const pair = (op: string, name: string, v: Pair, min: number): [number, n
   return p;
 };
 
-export interface Conv2dOptions {
+export interface Conv2dOptions extends FusedActivation {
   stride?: Pair;
   padding?: Pair;
   dilation?: Pair;
@@ -133,7 +135,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
 // instead of each testing every tap (stride 2: 4 loads per pixel instead of 16 tests).
 const PHASE_UNIFORM = `struct U { Cin: u32, H: u32, W: u32, OH: u32, OW: u32, b0: u32, Kt: u32, T: u32, rh: u32, rw: u32, Hr: u32, Wr: u32, ch: u32, cw: u32 }
 @group(0) @binding(0) var<uniform> u: U;`;
-const col2imSource = (kW: number, sh: number, sw: number, ph: Phase, bias: boolean) => {
+const col2imSource = (kW: number, sh: number, sw: number, ph: Phase, bias: boolean, relu: boolean) => {
   const T = [];
   for (let t = 0; t < ph.nth; t++)
     for (let s = 0; s < ph.ntw; s++)
@@ -156,7 +158,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
   var acc = ${bias ? 'bias[ci]' : '0.0'};
   // u32 wrap-around: oh, ow < 0 read as ≥ OH, OW
   ${T.length ? T.join('\n  ') : 'if (u.Hr == 0xffffffffu) { acc = col[cb]; } // no taps: keep the binding (never runs)'}
-  x[((u.b0 + bl) * u.Cin + ci) * u.H * u.W + (u.rh + ${sh}u * i) * u.W + u.rw + ${sw}u * j] = acc;
+  x[((u.b0 + bl) * u.Cin + ci) * u.H * u.W + (u.rh + ${sh}u * i) * u.W + u.rw + ${sw}u * j] = ${relu ? 'max(acc, 0.0)' : 'acc'};
 }`;
 };
 
@@ -169,7 +171,14 @@ interface Phase {
 }
 
 // col2im for dilated kernels: every output pixel tests every tap.
-const col2imDilatedSource = (kH: number, kW: number, sh: number, sw: number, bias: boolean) => `${UNIFORM}
+const col2imDilatedSource = (
+  kH: number,
+  kW: number,
+  sh: number,
+  sw: number,
+  bias: boolean,
+  relu: boolean,
+) => `${UNIFORM}
 @group(0) @binding(1) var<storage, read> col: array<f32>;  // (nb·OH·OW, Cin·kH·kW)
 @group(0) @binding(2) var<storage, read_write> x: array<f32>; // (B, Cin, H, W)
 ${bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;  // (Cin)' : ''}
@@ -197,7 +206,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
       }
     }
   }
-  x[((u.b0 + bl) * u.Cin + ci) * HW + pix] = acc;
+  x[((u.b0 + bl) * u.Cin + ci) * HW + pix] = ${relu ? 'max(acc, 0.0)' : 'acc'};
 }`;
 
 // NCHW → channels-last: y[(b − b0)·P + p, c] = x[b, c, p] for c < C (C % 4 = 0). One invocation per (pixel,
@@ -259,14 +268,15 @@ function col2im(
   nb: number,
   bias: Tensor | null,
   op: string,
+  relu: boolean,
 ) {
   const [sh, sw] = q.s;
   const bufs = [col.buffer(op), out, ...(bias ? [bias.buffer(op)] : [])];
   const label = `col2im ${nb}x${q.Cin}x${q.H}x${q.W}←${q.OH}x${q.OW}`;
   if (q.d[0] !== 1 || q.d[1] !== 1) {
     dispatch(
-      kernelFor(`col2im_dilated|${q.kH}.${q.kW}.${sh}.${sw}.${bias ? 1 : 0}`, () =>
-        col2imDilatedSource(q.kH, q.kW, sh, sw, !!bias),
+      kernelFor(`col2im_dilated|${q.kH}.${q.kW}.${sh}.${sw}.${bias ? 1 : 0}.${+relu}`, () =>
+        col2imDilatedSource(q.kH, q.kW, sh, sw, !!bias, relu),
       ),
       words(q, b0, nb),
       bufs,
@@ -291,8 +301,8 @@ function col2im(
       const phase: Phase = { kh0, kw0, nth, ntw };
       const T = q.kH * q.kW;
       dispatch(
-        kernelFor(`col2im|${q.kW}.${sh}.${sw}.${kh0}.${kw0}.${nth}.${ntw}.${bias ? 1 : 0}`, () =>
-          col2imSource(q.kW, sh, sw, phase, !!bias),
+        kernelFor(`col2im|${q.kW}.${sh}.${sw}.${kh0}.${kw0}.${nth}.${ntw}.${bias ? 1 : 0}.${+relu}`, () =>
+          col2imSource(q.kW, sh, sw, phase, !!bias, relu),
         ),
         [q.Cin, q.H, q.W, q.OH, q.OW, b0, q.Cin * T, T, rh, rw, Hr, Wr, ch, cw],
         bufs,
@@ -313,6 +323,7 @@ function convForward(
   q: Geom,
   op: string,
   keepCol = false,
+  relu = false,
 ): { y: Tensor; col?: Tensor } {
   const y = new Tensor([q.B, q.Cout, q.OH, q.OW], 'float32');
   if (y.size === 0) return { y };
@@ -337,6 +348,7 @@ function convForward(
         bufB: w.buffer(op),
         bufC: y.buffer(op),
         bias: b ? { buf: b.buffer(op), along: 'n', off: g * Cog } : undefined,
+        act: relu ? 'relu' : undefined,
       });
     if (keepCol && step >= q.B) return { y, col };
     col.dispose();
@@ -345,7 +357,7 @@ function convForward(
 }
 
 /** gx (B, Cin, H, W) = dL/dx of conv2d for dL/dy = gy (+ bias[ci]: convTranspose2d's forward). */
-function convInputGrad(gy: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: string): Tensor {
+function convInputGrad(gy: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: string, relu = false): Tensor {
   const gx = new Tensor([q.B, q.Cin, q.H, q.W], 'float32');
   if (gx.size === 0) return gx;
   const P = q.OH * q.OW;
@@ -374,7 +386,7 @@ function convInputGrad(gy: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: str
         bufC: col.buffer(op),
       });
     cl?.dispose();
-    col2im(col, gx.buffer(op), q, b0, nb, b, op);
+    col2im(col, gx.buffer(op), q, b0, nb, b, op, relu);
     col.dispose();
   }
   return gx;
@@ -426,6 +438,13 @@ function convWeightGrad(gy: Tensor, x: Tensor, q: Geom, op: string, xCol?: Tenso
   const r = reshape(s, wShape);
   s.dispose();
   return r;
+}
+
+function activation(op: string, o: FusedActivation): boolean {
+  const a = o.activation ?? null;
+  if (a !== null && a !== 'relu')
+    throw new Error(`${op}: activation must be 'relu' or null, got '${String(a)}'`);
+  return a === 'relu';
 }
 
 function checkArgs(op: string, x: Tensor, w: Tensor, b: Tensor | null | undefined): void {
@@ -489,16 +508,20 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: Conv2dOpti
   const inputs = b ? [x, w, b] : [x, w];
   // The weight gradient needs im2col(x) again: keep the forward's columns on the tape (freed after backward
   // or with y).
-  const { y, col } = convForward(x, w, b ?? null, q, op, w.requiresGrad && needsGrad(inputs));
+  const relu = activation(op, opts);
+  const { y, col } = convForward(x, w, b ?? null, q, op, w.requiresGrad && needsGrad(inputs), relu);
   return record(
     op,
     y,
     inputs,
-    (gy) => [
-      x.requiresGrad ? convInputGrad(gy, w, null, q, op) : null,
-      w.requiresGrad ? convWeightGrad(gy, x, q, op, col) : null,
-      b?.requiresGrad ? sum(gy, [0, 2, 3]) : null,
-    ],
+    (gy0) => {
+      const gy = relu ? reluGradFromOutput(y, gy0) : gy0;
+      return [
+        x.requiresGrad ? convInputGrad(gy, w, null, q, op) : null,
+        w.requiresGrad ? convWeightGrad(gy, x, q, op, col) : null,
+        b?.requiresGrad ? sum(gy, [0, 2, 3]) : null,
+      ];
+    },
     col ? [col] : undefined,
   );
 }
@@ -539,9 +562,11 @@ export function convTranspose2d(
     throw new Error(`${op}: output size ${OH}x${OW} is not positive for input ${fmtShape(x.shape)}`);
   // As a conv2d from the output (B, Cout, OH, OW) back to the input (B, Cin, H, W) with the same weight.
   const q: Geom = { B, Cin: Cout, H: OH, W: OW, Cout: Cin, OH: H, OW: W, kH, kW, s, p, d, g };
-  const y = convInputGrad(x, w, b ?? null, q, op);
+  const relu = activation(op, opts);
+  const y = convInputGrad(x, w, b ?? null, q, op, relu);
   const inputs = b ? [x, w, b] : [x, w];
-  return record(op, y, inputs, (gy) => {
+  return record(op, y, inputs, (gy0) => {
+    const gy = relu ? reluGradFromOutput(y, gy0) : gy0;
     // dx and dw both need im2col(gy): computed once when the batch is one chunk.
     const fwd = x.requiresGrad ? convForward(gy, w, null, q, op, w.requiresGrad) : null;
     const gw = w.requiresGrad ? convWeightGrad(x, gy, q, op, fwd?.col) : null;

@@ -275,6 +275,10 @@ export const relu = (x: Tensor) => unary('relu', x);
 export const leakyRelu = (x: Tensor, negativeSlope = 0.01) => unary('leakyRelu', x, negativeSlope);
 export const softplus = (x: Tensor) => unary('softplus', x);
 export const log1p = (x: Tensor) => unary('log1p', x);
+/** g where y > 0, else 0: the gradient through a ReLU fused into the op that produced y (untracked). */
+export const reluGradFromOutput = (y: Tensor, g: Tensor): Tensor =>
+  mapElementwise('relu_grad', 'select(0.0, v1, v0 > 0.0)', [y, g]);
+
 /** 1 where x > 0, else 0 (no gradient). */
 export const step = (x: Tensor) => unary('step', x);
 export function clamp(x: Tensor, min?: number, max?: number): Tensor {

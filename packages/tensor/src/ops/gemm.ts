@@ -61,6 +61,8 @@ export interface GemmProblem {
   bufC: GPUBuffer;
   /** Bias added in the epilogue: bias[off + n] (`along: 'n'`) or bias[off + m] (`'m'`). */
   bias?: { buf: GPUBuffer; along: 'n' | 'm'; off?: number };
+  /** Activation applied in the epilogue, after the bias. */
+  act?: 'relu';
   /**
    * An outer sum: C = Σ_{j < n} A_j·B_j with A_j = A + j·as and B_j = B + j·bs (element offsets), e.g. over the
    * images of a batch for a convolution's weight gradient, with K the inner (per-image) length.
@@ -152,6 +154,7 @@ interface Variant {
   batched: boolean;
   tail: boolean;
   bias: 'n' | 'm' | null;
+  relu: boolean;
 }
 
 const variantKey = (v: Variant) =>
@@ -169,6 +172,7 @@ const variantKey = (v: Variant) =>
     +v.batched,
     +v.tail,
     v.bias ?? '-',
+    +v.relu,
   ].join('.');
 
 function source(v: Variant): string {
@@ -278,12 +282,15 @@ function source(v: Variant): string {
               : v.bias === 'm'
                 ? ` + vec4<f32>(bias[u.biasOff + ${m}])`
                 : '';
-          return [`  if (${n} < u.N) { c4[(pc + ${n}) >> 2u] = ${acc}${b}; }`];
+          const v4 = `${acc}${b}`;
+          return [
+            `  if (${n} < u.N) { c4[(pc + ${n}) >> 2u] = ${v.relu ? `max(${v4}, vec4<f32>(0.0))` : v4}; }`,
+          ];
         }
-        return qs.map(
-          (j) =>
-            `  if (${n} + ${j}u < u.N) { c[pc + (${n} + ${j}u) * u.c.cs] = ${acc}[${j}]${biasAt(m, `${n} + ${j}u`)}; }`,
-        );
+        return qs.map((j) => {
+          const v1 = `${acc}[${j}]${biasAt(m, `${n} + ${j}u`)}`;
+          return `  if (${n} + ${j}u < u.N) { c[pc + (${n} + ${j}u) * u.c.cs] = ${v.relu ? `max(${v1}, 0.0)` : v1}; }`;
+        });
       }),
       '}',
     ];
@@ -419,6 +426,7 @@ function gemmNoSwap(p: GemmProblem): void {
     batched: batch.length > 0,
     tail: K % 4 !== 0,
     bias: p.bias?.along ?? null,
+    relu: p.act === 'relu',
   };
   const bshape = [...batch];
   while (bshape.length < 4) bshape.push(1);
@@ -460,5 +468,6 @@ export function gemmVariantSource(p: GemmProblem): string {
     batched: (p.batch ?? []).length > 0,
     tail: p.K % 4 !== 0,
     bias: p.bias?.along ?? null,
+    relu: p.act === 'relu',
   });
 }

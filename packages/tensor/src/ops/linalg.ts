@@ -1,6 +1,7 @@
 // matmul with torch.matmul's shape rules (1-D promotion, broadcast batch dims). Operands are read through
 // strides, so the transposes in the backward rule (dA = dC·Bᵀ, dB = Aᵀ·dC) cost no copies.
 import { fmtShape, record, type Shape, shapeSize, Tensor } from '../tensor.js';
+import { reluGradFromOutput } from './elementwise.js';
 import { type GemmConfig, gemm as gemmEncode } from './gemm.js';
 import { reshape } from './movement.js';
 import { sum } from './reduce.js';
@@ -30,7 +31,7 @@ const asView = (t: Tensor): MatView => {
 const transposed = (v: MatView): MatView => ({ ...v, rows: v.cols, cols: v.rows, rs: v.cs, cs: v.rs });
 
 /** C = A·B for matrix views with broadcast batch dims; returns a contiguous (…batch, M, N) tensor. */
-function gemm(op: string, a: MatView, b: MatView, bias?: Tensor, config?: GemmConfig): Tensor {
+function gemm(op: string, a: MatView, b: MatView, bias?: Tensor, config?: GemmConfig, act?: 'relu'): Tensor {
   if (a.cols !== b.rows)
     throw new Error(
       `${op}: inner dims differ: ${fmtShape([...a.batch, a.rows, a.cols])} @ ${fmtShape([...b.batch, b.rows, b.cols])}`,
@@ -47,11 +48,6 @@ function gemm(op: string, a: MatView, b: MatView, bias?: Tensor, config?: GemmCo
   const cb = collapse(batch, [bsa, bsb, bsc]);
   if (cb.shape.length > 4)
     throw new Error(`${op}: more than 4 non-mergeable broadcast batch dims ${fmtShape(batch)}`);
-  if (K === 0) {
-    // An empty sum: zeros (plus the bias).
-    const z = bias ? bias.mul(0).add(bias) : null;
-    z?.dispose();
-  }
   gemmEncode({
     op,
     M,
@@ -65,6 +61,7 @@ function gemm(op: string, a: MatView, b: MatView, bias?: Tensor, config?: GemmCo
     bufB: b.t.buffer(op),
     bufC: c.buffer(op),
     bias: bias ? { buf: bias.buffer(op), along: 'n' } : undefined,
+    act,
     config,
   });
   return c;
@@ -105,11 +102,17 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 
 export const mm = matmul;
 
+/** Options of the layers whose GEMM can apply an activation in its epilogue. */
+export interface FusedActivation {
+  /** Apply relu to the result in the same kernel (the backward masks the gradient by y > 0). */
+  activation?: 'relu' | null;
+}
+
 /**
  * torch.nn.functional.linear: y = x·wᵀ + b for x (…, in), w (out, in), b (out). wᵀ is read through strides
- * and the bias is added in the GEMM's epilogue.
+ * and the bias (and optionally relu) is applied in the GEMM's epilogue.
  */
-export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
+export function linear(x: Tensor, w: Tensor, b?: Tensor | null, opts: FusedActivation = {}): Tensor {
   const op = 'linear';
   if (x.dtype !== 'float32' || w.dtype !== 'float32')
     throw new Error(`${op}: expected float32 operands, got ${x.dtype} and ${w.dtype}`);
@@ -123,11 +126,15 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
     throw new Error(`${op}: bias must have shape [${out}], got ${fmtShape(b.shape)}`);
   const lead = x.shape.slice(0, -1);
   const x2 = reshape(x, [shapeSize(lead), inF]);
-  const y2 = gemm(op, asView(x2), transposed(asView(w)), b ?? undefined);
+  const act = opts.activation ?? null;
+  if (act !== null && act !== 'relu')
+    throw new Error(`${op}: activation must be 'relu' or null, got '${String(act)}'`);
+  const y2 = gemm(op, asView(x2), transposed(asView(w)), b ?? undefined, undefined, act ?? undefined);
   const y = reshape(y2, [...lead, out]);
   x2.dispose();
   y2.dispose();
-  return record(op, y, b ? [x, w, b] : [x, w], (g) => {
+  return record(op, y, b ? [x, w, b] : [x, w], (g0) => {
+    const g = act ? reluGradFromOutput(y, g0) : g0;
     const g2 = reshape(g, [shapeSize(lead), out]);
     const xx = reshape(x, [shapeSize(lead), inF]);
     const gx2 = x.requiresGrad ? gemm(op, asView(g2), asView(w)) : null;

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""PyTorch side of bench/matmul.ts and bench/conv.ts: times torch.mm on M×K×N shapes, or the seed conv layers
+(forward and forward + backward), with the same timing rule as the Node side (calibrate to ≥ --target
+seconds per measurement, median of --reps). Prints one JSON object: {"torch", "threads", "results": [...]}.
+
+  /usr/bin/python3 bench/torch_kernels.py matmul --shapes 128x784x400,1024x1024x1024
+  /usr/bin/python3 bench/torch_kernels.py conv --batch 128
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def measure(fn, target, reps):
+    fn()  # warm-up
+    iters = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        t = time.perf_counter() - t0
+        if t >= target * 0.4 or iters >= 100000:
+            break
+        iters *= 2
+    iters = max(1, int(iters * target / max(t, 1e-9)))
+    samples = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        samples.append((time.perf_counter() - t0) * 1000 / iters)
+    return statistics.median(samples)
+
+
+# (name, transpose, cin, cout, size, k, s, p): the four layers of the seed conv VAE
+LAYERS = [
+    ("Conv2d(1,64,4,2,1) 28×28", False, 1, 64, 28, 4, 2, 1),
+    ("Conv2d(64,128,4,2,1) 14×14", False, 64, 128, 14, 4, 2, 1),
+    ("ConvTranspose2d(128,64,4,2,1) 7×7", True, 128, 64, 7, 4, 2, 1),
+    ("ConvTranspose2d(64,1,4,2,1) 14×14", True, 64, 1, 14, 4, 2, 1),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["matmul", "conv"])
+    ap.add_argument("--shapes", default="128x784x400")
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--target", type=float, default=0.5)
+    ap.add_argument("--reps", type=int, default=3)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    results = []
+    if a.what == "matmul":
+        for spec in a.shapes.split(","):
+            m, k, n = (int(v) for v in spec.split("x"))
+            x, y = torch.rand(m, k) * 2 - 1, torch.rand(k, n) * 2 - 1
+            results.append({"shape": spec, "ms": measure(lambda: torch.mm(x, y), a.target, a.reps)})
+    else:
+        for name, tr, cin, cout, size, k, s, p in LAYERS:
+            x = (torch.rand(a.batch, cin, size, size) * 2 - 1).requires_grad_()
+            w = torch.rand(cin, cout, k, k) if tr else torch.rand(cout, cin, k, k)
+            w.requires_grad_()
+            b = torch.rand(cout).requires_grad_()
+            op = (lambda: F.conv_transpose2d(x, w, b, s, p)) if tr else (lambda: F.conv2d(x, w, b, s, p))
+            gy = torch.rand_like(op().detach()) * 2 - 1
+
+            def fwd():
+                with torch.no_grad():
+                    op()
+
+            def fwd_bwd():
+                x.grad = w.grad = b.grad = None
+                op().backward(gy)
+
+            results.append(
+                {"layer": name, "fwd_ms": measure(fwd, a.target, a.reps), "fwd_bwd_ms": measure(fwd_bwd, a.target, a.reps)}
+            )
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}))
+
+
+if __name__ == "__main__":
+    main()
