@@ -13,6 +13,8 @@ import {
   setGemmBody,
 } from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
+// Not in the public API: forces a GEMM config (same module instance as the package's under --conditions=source).
+import { matmulWithConfig } from '../packages/tensor/src/ops/linalg.js';
 import { type ConvCase, load, runConvCase } from './conv-fixtures.js';
 import { checkGrad, expectClose, fromRef, gpuSuite, R, randRef } from './helpers.js';
 
@@ -28,6 +30,14 @@ async function withBody(body: GemmBody, fn: () => Promise<void>): Promise<void> 
     setGemmBody(null);
   }
 }
+
+t('more row tiles than a grid dimension allows (70,000 one-row tiles) fold into z', async () => {
+  const M = 70_000;
+  const a = randRef([M, 4], 61);
+  const b = randRef([4, 4], 62);
+  const c = matmulWithConfig(fromRef(a), fromRef(b), { body: 'blocked', rows: 1, h: 1, wgx: 1, wgy: 1 });
+  await expectClose(c, R.matmul(a, b), 'M = 70000, one row per workgroup');
+});
 
 t('the default body is the subgroup one exactly when the adapter has 8-wide subgroups', () => {
   assert.ok(bodies.includes(auto));

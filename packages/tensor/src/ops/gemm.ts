@@ -141,7 +141,7 @@ const R = (n: number) => Array.from({ length: n }, (_, i) => i);
 const MAT =
   'struct Mat { off: u32, rs: u32, cs: u32, P: u32, ro: u32, zs: u32, ks: u32, p1: u32, bs: vec4<u32> }';
 const UNIFORM = `${MAT}
-struct U { M: u32, N: u32, K: u32, ochunk: u32, S: u32, brank: u32, biasOff: u32, On: u32, bshape: vec4<u32>, a: Mat, b: Mat, c: Mat }
+struct U { M: u32, N: u32, K: u32, ochunk: u32, S: u32, brank: u32, biasOff: u32, On: u32, bshape: vec4<u32>, a: Mat, b: Mat, c: Mat, ry: u32, gy: u32, g0: u32, g1: u32 }
 @group(0) @binding(0) var<uniform> u: U;`;
 
 interface Variant {
@@ -318,13 +318,16 @@ function source(v: Variant): string {
 ${v.bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
 @compute @workgroup_size(${sub ? 8 : v.cfg.wgx}, ${sub ? 1 : v.cfg.wgy}, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let zi = wid.z / u.S;     // batch entry
-  let zs = wid.z % u.S;     // K slice
+  // z = (batch entry, K slice, row-tile group): more row tiles than a grid dimension allows go to z.
+  let zr = wid.z % u.ry;
+  let zq = wid.z / u.ry;
+  let zi = zq / u.S;        // batch entry
+  let zs = zq % u.S;        // K slice
   ${zSetup}
   let zc = zc0 + zs * u.c.zs;
   let jBegin = zs * u.ochunk;
   let jEnd = min(u.On, jBegin + u.ochunk);
-  let m0 = wid.y * ${tileM(v.cfg)}u${sub ? '' : ` + lid.y * ${v.cfg.rows}u`};
+  let m0 = (wid.y + zr * u.gy) * ${tileM(v.cfg)}u${sub ? '' : ` + lid.y * ${v.cfg.rows}u`};
   let nw = wid.x * ${tileN(v.cfg)}u;
   ${rowsSetup.join('\n  ')}
   ${colsSetup.join('\n  ')}
@@ -444,13 +447,19 @@ function gemmNoSwap(p: GemmProblem): void {
     ...matWords(p.b, 0, p.outer?.bs ?? 0),
     ...matWords(p.c, p.split?.zsC ?? 0),
   ];
+  // Row tiles beyond the per-dimension limit (e.g. conv with M = B·OH·OW in the millions) are folded into z.
+  const maxDim = runtime().maxWorkgroupsPerDim;
+  const tilesY = Math.ceil(M / tileM(cfg));
+  const ry = Math.ceil(tilesY / maxDim);
+  const gy = Math.ceil(tilesY / ry);
+  words.push(ry, gy, 0, 0);
   const bufs = [p.bufA, p.bufB, p.bufC, ...(p.bias ? [p.bias.buf] : [])];
-  const gz = nb * S;
+  const gz = nb * S * ry;
   dispatch(
     kernelFor(`gemm|${variantKey(v)}`, () => source(v)),
     words,
     bufs,
-    [Math.ceil(N / tileN(cfg)), Math.ceil(M / tileM(cfg)), gz],
+    [Math.ceil(N / tileN(cfg)), gy, gz],
     `gemm:${p.op} ${M}x${N}x${K}${p.outer ? `x${p.outer.n}` : ''}${batch.length ? ` b${nb}` : ''}`,
   );
 }

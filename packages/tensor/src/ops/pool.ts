@@ -1,6 +1,6 @@
 // 2-D pooling and nearest upsampling (NCHW). Forward: one thread per output; backward: one thread per input
 // element gathering from the outputs whose window covers it (no atomics, deterministic).
-import { dispatch, FLAT_INDEX, grid, kernel, MAIN_1D } from '../gpu.js';
+import { dispatch, FLAT_INDEX, f32, grid, kernel, MAIN_1D } from '../gpu.js';
 import { fmtShape, record, Tensor } from '../tensor.js';
 import { type Pair, pair } from './conv.js';
 
@@ -88,22 +88,40 @@ const AVG_BWD = `${DIVISOR}${HEAD(`@group(0) @binding(1) var<storage, read> g: a
   gx[i] = acc;
 }`;
 
-// Nearest: y[oh, ow] = x[⌊oh·H/OH⌋, ⌊ow·W/OW⌋]; the outputs reading input row ih are oh ∈ [⌈ih·OH/H⌉, ⌈(ih+1)·OH/H⌉).
-const NEAREST_FWD = `${HEAD(`@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;`)}
+// Nearest, PyTorch's rule in float32: y[oh, ow] = x[min(⌊oh·sh⌋, H − 1), min(⌊ow·sw⌋, W − 1)] with sh = H/OH, or
+// 1/scale_factor when interpolate() was given one. Backward: the outputs that read input row ih lie in
+// [⌊ih/sh⌋ − 1, ⌈(ih + 1)/sh⌉ + 1) (to OH for the last row, which also takes the clamped ones); each is
+// checked with the forward rule itself, so the two can never disagree.
+const NEAREST_U = `struct U { n: u32, H: u32, W: u32, OH: u32, OW: u32, sh: f32, sw: f32 }
+@group(0) @binding(0) var<uniform> u: U;
+fn srcH(oh: u32) -> u32 { return min(u32(floor(f32(oh) * u.sh)), u.H - 1u); }
+fn srcW(ow: u32) -> u32 { return min(u32(floor(f32(ow) * u.sw)), u.W - 1u); }`;
+const NEAREST_FWD = `${NEAREST_U}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+${MAIN_1D(WG)} {
+  ${FLAT_INDEX(WG)}
+  if (i >= u.n) { return; }
   let ow = i % u.OW; let oh = (i / u.OW) % u.OH; let plane = i / (u.OW * u.OH);
-  let ih = min(oh * u.H / u.OH, u.H - 1u); let iw = min(ow * u.W / u.OW, u.W - 1u);
-  y[i] = x[(plane * u.H + ih) * u.W + iw];
+  y[i] = x[(plane * u.H + srcH(oh)) * u.W + srcW(ow)];
 }`;
-
-const NEAREST_BWD = `${HEAD(`@group(0) @binding(1) var<storage, read> g: array<f32>;
-@group(0) @binding(2) var<storage, read_write> gx: array<f32>;`)}
+const NEAREST_BWD = `${NEAREST_U}
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read_write> gx: array<f32>;
+${MAIN_1D(WG)} {
+  ${FLAT_INDEX(WG)}
+  if (i >= u.n) { return; }
   let iw = i % u.W; let ih = (i / u.W) % u.H; let plane = i / (u.W * u.H);
-  let oh0 = (ih * u.OH + u.H - 1u) / u.H; let oh1 = min(((ih + 1u) * u.OH + u.H - 1u) / u.H, u.OH);
-  let ow0 = (iw * u.OW + u.W - 1u) / u.W; let ow1 = min(((iw + 1u) * u.OW + u.W - 1u) / u.W, u.OW);
+  let oh0 = u32(max(i32(floor(f32(ih) / u.sh)) - 1, 0));
+  let oh1 = select(min(u32(ceil(f32(ih + 1u) / u.sh)) + 1u, u.OH), u.OH, ih == u.H - 1u);
+  let ow0 = u32(max(i32(floor(f32(iw) / u.sw)) - 1, 0));
+  let ow1 = select(min(u32(ceil(f32(iw + 1u) / u.sw)) + 1u, u.OW), u.OW, iw == u.W - 1u);
   var acc = 0.0;
   for (var oh = oh0; oh < oh1; oh = oh + 1u) {
-    for (var ow = ow0; ow < ow1; ow = ow + 1u) { acc = acc + g[(plane * u.OH + oh) * u.OW + ow]; }
+    if (srcH(oh) != ih) { continue; }
+    for (var ow = ow0; ow < ow1; ow = ow + 1u) {
+      if (srcW(ow) == iw) { acc = acc + g[(plane * u.OH + oh) * u.OW + ow]; }
+    }
   }
   gx[i] = acc;
 }`;
@@ -207,21 +225,39 @@ export function avgPool2d(
   });
 }
 
+/** Nearest resize to OH×OW reading input row ⌊oh·sh⌋ (sh in float32, as PyTorch computes it). */
+function nearest(op: string, x: Tensor, OH: number, OW: number, sh: number, sw: number): Tensor {
+  const [B, C, H, W] = x.shape as [number, number, number, number];
+  const u = (n: number) => [n, H, W, OH, OW, f32(sh), f32(sw)];
+  const y = new Tensor([B, C, OH, OW], 'float32');
+  if (y.size)
+    dispatch(
+      kernel('nearest_forward', NEAREST_FWD),
+      u(y.size),
+      [x.buffer(op), y.buffer(op)],
+      grid(Math.ceil(y.size / WG)),
+    );
+  return record(op, y, [x], (g) => {
+    const gx = new Tensor(x.shape, 'float32');
+    if (gx.size)
+      dispatch(
+        kernel('nearest_backward', NEAREST_BWD),
+        u(gx.size),
+        [g.buffer(op), gx.buffer(op)],
+        grid(Math.ceil(gx.size / WG)),
+      );
+    return [gx];
+  });
+}
+
 /** Nearest-neighbour resize of (B, C, H, W) to (B, C, outH, outW), PyTorch's 'nearest' index rule. */
 export function upsampleNearest2d(x: Tensor, size: Pair): Tensor {
   const op = 'upsampleNearest2d';
   if (x.shape.length !== 4)
     throw new Error(`${op}: input must be 4-D (B, C, H, W), got ${fmtShape(x.shape)}`);
   const [OH, OW] = pair(op, 'size', size, 1);
-  const [B, C, H, W] = x.shape as [number, number, number, number];
-  const q: Win = { H, W, OH, OW, k: [1, 1], s: [1, 1], p: [0, 0], includePad: false };
-  const y = new Tensor([B, C, OH, OW], 'float32');
-  launch('nearest_forward', NEAREST_FWD, y.size, q, [x.buffer(op), y.buffer(op)]);
-  return record(op, y, [x], (g) => {
-    const gx = new Tensor(x.shape, 'float32');
-    launch('nearest_backward', NEAREST_BWD, gx.size, q, [g.buffer(op), gx.buffer(op)]);
-    return [gx];
-  });
+  const [, , H, W] = x.shape as [number, number, number, number];
+  return nearest(op, x, OH, OW, H / OH, W / OW);
 }
 
 /** torch.nn.functional.interpolate for mode 'nearest': give `size` or an integer-or-float `scaleFactor`. */
@@ -239,5 +275,12 @@ export function interpolate(
   const sf = typeof opts.scaleFactor === 'number' ? [opts.scaleFactor, opts.scaleFactor] : opts.scaleFactor!;
   if (sf.some((f) => !(f > 0)))
     throw new Error(`interpolate: scaleFactor must be positive, got ${JSON.stringify(opts.scaleFactor)}`);
-  return upsampleNearest2d(x, [Math.floor(x.shape[2]! * sf[0]!), Math.floor(x.shape[3]! * sf[1]!)]);
+  // PyTorch (recompute_scale_factor unset): output ⌊H·f⌋, source index ⌊oh / f⌋ (scale 1/f, not H/OH).
+  const OH = Math.floor(x.shape[2]! * sf[0]!);
+  const OW = Math.floor(x.shape[3]! * sf[1]!);
+  if (OH < 1 || OW < 1)
+    throw new Error(
+      `interpolate: scaleFactor ${JSON.stringify(opts.scaleFactor)} gives an empty output ${OH}x${OW}`,
+    );
+  return nearest('interpolate', x, OH, OW, 1 / sf[0]!, 1 / sf[1]!);
 }
