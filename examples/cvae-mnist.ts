@@ -18,10 +18,12 @@ import { adapterSummary, manualSeed } from '@wgrad/tensor';
 import {
   conditionalVAE,
   densityChart,
+  densityCrossing,
   type History,
   imageGrid,
   type LossMode,
   lossChart,
+  prAuc,
   type ReconKind,
   rocAuc,
   rocChart,
@@ -290,6 +292,8 @@ const sF = await score(fashionTest);
 const all = Float64Array.from([...sM, ...sF]);
 const lab = Int32Array.from({ length: all.length }, (_, i) => (i < sM.length ? 0 : 1));
 const auroc = rocAuc(all, lab);
+const aupr = prAuc(all, lab);
+const threshold = densityCrossing(sM, sF);
 const roc = rocCurve(all, lab);
 const mean = (xs: ArrayLike<number>) => Array.from(xs).reduce((s, x) => s + x, 0) / xs.length;
 const task3Seconds = since(ti);
@@ -311,6 +315,9 @@ const metrics = {
   task1_train_images: task1Set.length,
   task1_seconds: task1.seconds,
   task1_seconds_per_epoch: task1.seconds / Math.max(h1.epochs.length, 1),
+  task1_samples_per_sec: h1.epochs.length
+    ? h1.epochs.reduce((s, e) => s + e.samples, 0) / h1.epochs.reduce((s, e) => s + e.seconds, 0)
+    : Number.NaN,
   task1_steps: h1.steps.length,
   latentDim,
   hiddenDim,
@@ -328,6 +335,8 @@ const metrics = {
   task2_epochs: latentEpochs,
   task2_train_images: task2Set.length,
   task3_auroc_mnist_vs_fashion: auroc,
+  task3_aupr_mnist_vs_fashion: aupr,
+  task3_threshold_density_crossing: threshold,
   task3_mean_mse_sum_mnist: mean(sM),
   task3_mean_mse_sum_fashion: mean(sF),
   task3_ten_mean_mse_sum_mnist: mean(mRec.mse),

@@ -53,12 +53,14 @@ import {
   type Autoencoder,
   convAE,
   densityChart,
+  densityCrossing,
   histogramChart,
   imageGrid,
   lineChart,
   lossChart,
   mlpAE,
   percentile,
+  prAuc,
   type ReportSection,
   rocAuc,
   train,
@@ -608,6 +610,11 @@ async function problem3() {
       Float64Array.from([...s.in.perImage, ...s.out.perImage]),
       Int32Array.from([...s.in.perImage].map(() => 0).concat([...s.out.perImage].map(() => 1))),
     );
+  const aupr = (s: typeof sPlain) =>
+    prAuc(
+      Float64Array.from([...s.in.perImage, ...s.out.perImage]),
+      Int32Array.from([...s.in.perImage].map(() => 0).concat([...s.out.perImage].map(() => 1))),
+    );
   const aucPlain = auc(sPlain);
   const aucReg = auc(sReg);
   const aucPlainLong = auc(sPlainLong);
@@ -624,6 +631,8 @@ async function problem3() {
     'p3.outCount': outIdx.length,
     'p3a.lastLoss': plain.losses.at(-1)!,
     'p3a.auroc': aucPlain,
+    'p3a.aupr': aupr(sPlain),
+    'p3a.threshold': densityCrossing(sPlain.in.perImage, sPlain.out.perImage),
     'p3a.medianScore2s': med(sPlain.in.perImage),
     'p3a.medianScoreOthers': med(sPlain.out.perImage),
     'p3a.meanPixelError2s': mean(sPlain.in.perPixel),
@@ -635,6 +644,8 @@ async function problem3() {
     'p3d.lastMse': reg.terms.mse!.at(-1)!,
     'p3d.lastMeanAbsZ': reg.terms.l1!.at(-1)!,
     'p3d.auroc': aucReg,
+    'p3d.aupr': aupr(sReg),
+    'p3d.threshold': densityCrossing(sReg.in.perImage, sReg.out.perImage),
     'p3d.plainAucAtRegEpochs': aucPlainLong,
     'p3d.medianScore2s': med(sReg.in.perImage),
     'p3d.medianScoreOthers': med(sReg.out.perImage),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a machine to build and test wgrad (run via `npm run setup`). Safe to re-run.
 #
-#  1. installs npm dependencies (npm ci when package-lock.json exists);
+#  1. installs npm dependencies (npm ci when package-lock.json exists) and builds packages/*/dist;
 #  2. checks for a WebGPU adapter on Dawn's default backend (Vulkan on Linux); when there is none
 #     on Debian 12 (bookworm), adds the bookworm-backports suite -- on the same mirror the machine
 #     already uses for bookworm -- and installs Mesa's Vulkan drivers from it (bookworm's own
@@ -164,6 +164,10 @@ else
   log "npm install (no package-lock.json)"
   npm install --no-audit --no-fund
 fi
+# The packages' default exports are the compiled dist/ files (plain `node`, no tsx); the repo's own scripts
+# run the TypeScript sources through tsx with --conditions=source.
+log "npm run build (packages/*/dist)"
+npm run build
 
 # --- 2. system packages ------------------------------------------------------------------------
 

@@ -380,7 +380,11 @@ const swapRC = (d: MatDesc): MatDesc => ({ off: d.off, rs: d.cs, cs: d.rs, bs: d
  * Encodes C = A·B (+ bias) as described by `p`. A narrow output (N < 32, M ≥ 2N) on the subgroup body is
  * computed as Cᵀ = Bᵀ·Aᵀ (same buffers, swapped strides), since that body's columns come in tiles of 32.
  */
-export function gemm(p: GemmProblem): void {
+export function gemm(p0: GemmProblem): void {
+  // A row split with ro = P·rs is no split ((r / P)·P·rs + (r % P)·rs = r·rs), e.g. NCHW with one channel.
+  const plain = (d: MatDesc): MatDesc =>
+    d.split && d.split.ro === d.split.P * d.rs ? { off: d.off, rs: d.rs, cs: d.cs, bs: d.bs } : d;
+  const p = { ...p0, a: plain(p0.a), c: plain(p0.c) };
   const cfg0 = p.config ?? pickConfig(p.M, p.N);
   if (
     cfg0.body === 'subgroup' &&
