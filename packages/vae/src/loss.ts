@@ -40,3 +40,30 @@ export function vaeLoss(
   const loss = mode === 'recon' ? recon.mul(1) : mode === 'kl' ? kl.mul(beta) : recon.add(kl.mul(beta));
   return { loss, recon, kl };
 }
+
+export interface AELossOptions {
+  /** Weight of the L1 penalty on the code, l1·mean|z| (seed 003 part 3(d): nn.L1Loss()(z, 0)); default 0. */
+  l1?: number;
+}
+
+export interface AELossTerms {
+  loss: Tensor;
+  /** nn.MSELoss()(x̂, x): mean squared error over all elements. */
+  mse: Tensor;
+  /** mean |z| over all elements of the code (unweighted). */
+  l1: Tensor;
+}
+
+/**
+ * A regularized autoencoder's objective: mean squared error of x̂ + l1·mean|z|. Weight decay (the seed's
+ * Adam weight_decay) belongs to the optimizer, dropout to the model.
+ */
+export function aeLoss(xhat: Tensor, x: Tensor, z: Tensor, opts: AELossOptions = {}): AELossTerms {
+  const l1 = opts.l1 ?? 0;
+  if (!(Number.isFinite(l1) && l1 >= 0))
+    throw new Error(`aeLoss: l1 must be a finite number >= 0, got ${l1}`);
+  const target = x.shape.length === xhat.shape.length ? x : x.reshape([...xhat.shape]);
+  const mse = mseLoss(xhat, target);
+  const code = z.abs().mean();
+  return { loss: l1 ? mse.add(code.mul(l1)) : mse.mul(1), mse, l1: code };
+}

@@ -2,6 +2,7 @@
 // stateDict() keys match a PyTorch state_dict of the same architecture and checkpoints move both ways.
 import { Conv2d, ConvTranspose2d, Dropout, Linear, Module, ReLU, Sequential, Sigmoid } from '@wgrad/nn';
 import { concat, fmtShape, oneHot, randn, reparameterize, type Tensor, zeros } from '@wgrad/tensor';
+import { type AELossTerms, aeLoss } from './loss.js';
 
 /** An encoder producing the parameters of a diagonal Gaussian q(z|x). */
 export abstract class GaussianEncoder extends Module {
@@ -295,4 +296,51 @@ export function convAE(
   const enc: Module[] = [new Conv2d(1, k, ks, { padding: p })];
   if (opts.activation) enc.push(new ReLU());
   return new Autoencoder(new Sequential(...enc), new Conv2d(k, 1, ks, { padding: p }));
+}
+
+/**
+ * Seed 003 part 3(d)'s regularized AE: an MLP AE (z = Linear(d→h)(x), optionally ReLU) whose code is
+ * penalised by `l1`·mean|z| in `loss()`, with dropout (`dropout` > 0, training mode only) between the code
+ * and the decoder Linear(h→d). Parameter names are mlpAE's (encoder.0.*, decoder.*), so the two load each
+ * other's checkpoints. Weight decay is the optimizer's: `new Adam(ae.parameters(), { weightDecay })`.
+ */
+export class RegularizedAE extends Autoencoder {
+  readonly dropout: Dropout | null;
+  constructor(
+    encoder: Module,
+    decoder: Module,
+    readonly l1: number,
+    dropout = 0,
+  ) {
+    super(encoder, decoder);
+    if (!(Number.isFinite(l1) && l1 >= 0)) throw new Error(`RegularizedAE: l1 must be >= 0, got ${l1}`);
+    this.dropout = dropout ? new Dropout(dropout) : null;
+  }
+  private decodeCode(z: Tensor): Tensor {
+    return this.decoder.forward(this.dropout ? this.dropout.forward(z) : z);
+  }
+  override forward(x: Tensor): Tensor {
+    return this.decodeCode(this.encode(x));
+  }
+  /** MSE(x̂, x) + l1·mean|z| for a batch, with the terms (for the trainer's `step`: `{ loss, terms }`). */
+  loss(x: Tensor): AELossTerms {
+    const z = this.encode(x);
+    return aeLoss(this.decodeCode(z), x, z, { l1: this.l1 });
+  }
+}
+
+/** Seed 003 part 3(d): a regularized MLP AE (64 → 40 → 64 by default; see RegularizedAE). */
+export function regularizedAE(
+  opts: { inputDim?: number; hidden?: number; dropout?: number; l1?: number; linear?: boolean } = {},
+): RegularizedAE {
+  const d = opts.inputDim ?? 64;
+  const h = opts.hidden ?? 40;
+  const l1 = opts.l1 ?? 0;
+  const p = opts.dropout ?? 0;
+  // Checked before any parameter is made, so a bad option leaves nothing on the GPU.
+  if (!(Number.isFinite(l1) && l1 >= 0)) throw new Error(`regularizedAE: l1 must be >= 0, got ${l1}`);
+  if (!(p >= 0 && p < 1)) throw new Error(`regularizedAE: dropout must be in [0, 1), got ${p}`);
+  const enc: Module[] = [new Linear(d, h)];
+  if (!(opts.linear ?? true)) enc.push(new ReLU());
+  return new RegularizedAE(new Sequential(...enc), new Linear(h, d), l1, p);
 }

@@ -88,31 +88,42 @@ export function heatmap(model: Module, x: Tensor, labels?: Tensor): Tensor {
   );
 }
 
-/** Scores every batch of a loader (model in eval mode); returns host arrays of scores and labels. */
+/**
+ * Scores every batch of a loader (model in eval mode, restored afterwards); returns host arrays of scores
+ * and labels. Every batch is freed, also when scoring fails. `kind: 'elbo'` needs a VAE.
+ */
 export async function scoreAll(
   model: Module,
   batches: AsyncIterable<{ x: Tensor; y: Tensor }> | Iterable<{ x: Tensor; y: Tensor }>,
   opts: ScoreOptions & { kind?: 'recon' | 'elbo'; k?: number; conditional?: boolean } = {},
 ): Promise<{ scores: Float32Array; labels: Int32Array }> {
+  if (opts.kind === 'elbo' && !(model instanceof VAE))
+    throw new Error(`scoreAll: kind 'elbo' needs a VAE, got ${model.constructor.name}`);
   const wasTraining = model.training;
   model.eval();
   const scores: number[] = [];
   const labels: number[] = [];
   try {
     for await (const b of batches) {
-      const s =
-        opts.kind === 'elbo' && model instanceof VAE
-          ? negativeElbo(model, b.x, {
-              k: opts.k,
-              recon: opts.recon,
-              labels: opts.conditional ? b.y : undefined,
-            })
-          : reconstructionScore(model, b.x, { ...opts, labels: opts.conditional ? b.y : undefined });
-      scores.push(...(await s.toArray()));
-      labels.push(...(await b.y.data()));
-      s.dispose();
-      b.x.dispose();
-      b.y.dispose();
+      try {
+        const s =
+          opts.kind === 'elbo' && model instanceof VAE
+            ? negativeElbo(model, b.x, {
+                k: opts.k,
+                recon: opts.recon,
+                labels: opts.conditional ? b.y : undefined,
+              })
+            : reconstructionScore(model, b.x, { ...opts, labels: opts.conditional ? b.y : undefined });
+        try {
+          scores.push(...(await s.toArray()));
+        } finally {
+          s.dispose();
+        }
+        labels.push(...(await b.y.data()));
+      } finally {
+        b.x.dispose();
+        b.y.dispose();
+      }
     }
   } finally {
     model.train(wasTraining);

@@ -1,10 +1,17 @@
 // A training loop for any Module: progress output, loss history (JSON + CSV), per-epoch hooks, gradient
 // clipping, a NaN/Inf guard that names the step, atomic best/last checkpoints, and resume.
 // Losses stay on the GPU and are read back every `logEvery` steps, so steps are not serialised by readback.
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+//
+// The guard: a non-finite loss (or term), or a non-finite parameter at the end of an epoch, stops training.
+// `history.stopped` names the epoch and step and the checkpoint that holds the last good state. When one
+// exists (`<outDir>/last.safetensors`, written at the end of every finished epoch, or the checkpoint the run
+// resumed from), the model, the optimizer and the RNG are restored from it before train() returns
+// (`history.restoredFrom`); otherwise the model keeps the weights of the failing step, which are likely
+// non-finite, and the message says that no checkpoint exists yet.
+import { access, mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { clipGradNorm, loadCheckpoint, type Module, type Optimizer, saveCheckpoint } from '@wgrad/nn';
-import { concat, manualSeed, scope, stack, type Tensor } from '@wgrad/tensor';
+import { concat, manualSeed, noGrad, scope, stack, type Tensor } from '@wgrad/tensor';
 
 export interface Batch {
   x: Tensor;
@@ -27,7 +34,11 @@ export interface EpochRecord {
 export interface History {
   epochs: EpochRecord[];
   steps: { step: number; epoch: number; values: Record<string, number> }[];
+  /** Why training stopped early (non-finite loss or parameter): epoch, step and the last good checkpoint. */
   stopped?: string;
+  /** After a stop: the checkpoint the model, optimizer and RNG were restored from (none: not restored). */
+  restoredFrom?: string;
+  /** 1-based epoch with the lowest mean loss so far (the one in best.safetensors). */
   bestEpoch?: number;
   bestLoss?: number;
 }
@@ -35,7 +46,11 @@ export interface History {
 export interface TrainOptions {
   model: Module;
   optimizer: Optimizer;
-  /** A fresh pass over the training batches for epoch `e` (e.g. `() => loader` for a DataLoader). */
+  /**
+   * A fresh pass over the training batches for epoch `e` (0-based; e.g. `() => loader` for a DataLoader).
+   * When the returned iterable has a `setEpoch(e)` method (a DataLoader), train() calls it with `e` before
+   * iterating, so epoch e shuffles the same way in an uninterrupted run and in one resumed at epoch e.
+   */
   data: (epoch: number) => AsyncIterable<Batch> | Iterable<Batch>;
   step: StepFn;
   epochs: number;
@@ -45,7 +60,12 @@ export interface TrainOptions {
   seed?: number;
   /** Where history.json/csv and best/last checkpoints go; nothing is written without it. */
   outDir?: string;
-  /** Continue from `<outDir>/last.safetensors` if present (or from the given checkpoint path). */
+  /**
+   * `true`: continue from `<outDir>/last.safetensors`, or start fresh when there is no such file; a file
+   * that exists but cannot be loaded (corrupt, another model or optimizer) is an error naming it.
+   * A path: continue from that checkpoint, which must exist. Model, optimizer state, RNG position, epoch,
+   * step and history all continue, so the resumed run matches the uninterrupted one.
+   */
   resume?: boolean | string;
   logEvery?: number;
   progress?: boolean;
@@ -87,7 +107,40 @@ function historyCsv(h: History): string {
   return `${['epoch', 'steps', 'samples', ...keys, 'seconds', 'samples_per_sec'].join(',')}\n${rows.join('\n')}\n`;
 }
 
-/** Trains `model`; returns the history (also written to outDir). */
+/** What train() keeps in a checkpoint's metadata. */
+interface TrainMeta {
+  epoch?: number;
+  step?: number;
+  bestLoss?: number;
+  seed?: number;
+  history?: History;
+}
+
+const isMissingFile = (e: unknown) => (e as { code?: unknown } | null)?.code === 'ENOENT';
+
+async function fileExists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The name of the first float parameter holding a NaN or ±Inf (its sum is not finite), or null. */
+async function nonFiniteParameter(model: Module): Promise<string | null> {
+  const named = [...model.namedParameters()].filter(([, p]) => p.dtype === 'float32');
+  if (!named.length) return null;
+  const sums = noGrad(() => scope(() => stack(named.map(([, p]) => p.sum().reshape([])))));
+  const host = await sums.toArray();
+  sums.dispose();
+  const i = host.findIndex((v) => !Number.isFinite(v));
+  return i < 0 ? null : named[i]![0];
+}
+
+/**
+ * Trains `model`; returns the history (also written to outDir). After a non-finite loss or parameter the
+ * run stops and, when a checkpoint of the last good state exists, model, optimizer and RNG are restored
+ * from it (see the top of this file).
+ */
 export async function train(opts: TrainOptions): Promise<History> {
   const { model, optimizer } = opts;
   const log = opts.log ?? ((l: string) => console.log(l));
@@ -100,20 +153,60 @@ export async function train(opts: TrainOptions): Promise<History> {
   if (opts.outDir) await mkdir(opts.outDir, { recursive: true });
   const lastPath = opts.outDir ? join(opts.outDir, 'last.safetensors') : null;
   const bestPath = opts.outDir ? join(opts.outDir, 'best.safetensors') : null;
+  /** The checkpoint holding the latest good state and its (1-based) epoch. */
+  let lastGood: { path: string; epoch: number } | null = null;
+  /** Whether best.safetensors was written by this run (or by the run it resumes). */
+  let bestWritten = false;
   if (opts.resume) {
+    const explicit = typeof opts.resume === 'string';
     const path = typeof opts.resume === 'string' ? opts.resume : lastPath;
     if (!path) throw new Error('train: resume needs outDir or a checkpoint path');
-    const meta = (await loadCheckpoint(path, { model, optimizer }).catch((e: Error) => {
-      if (typeof opts.resume === 'string') throw e;
-      return null;
-    })) as { epoch?: number; step?: number; history?: History } | null;
+    let meta: TrainMeta | null = null;
+    try {
+      meta = await loadCheckpoint<TrainMeta & Record<string, unknown>>(path, { model, optimizer });
+    } catch (e) {
+      if (!explicit && isMissingFile(e)) log(`[train] no checkpoint at ${path} yet: starting fresh`);
+      else {
+        const msg = (e as Error).message;
+        throw new Error(`train: cannot resume from ${msg.startsWith(path) ? msg : `${path}: ${msg}`}`, {
+          cause: e,
+        });
+      }
+    }
     if (meta) {
       startEpoch = (meta.epoch ?? -1) + 1;
       step = meta.step ?? 0;
       if (meta.history) Object.assign(history, meta.history);
+      lastGood = { path, epoch: startEpoch };
+      bestWritten =
+        path === lastPath &&
+        history.bestEpoch !== undefined &&
+        bestPath !== null &&
+        (await fileExists(bestPath));
       log(`[train] resumed from ${path} at epoch ${startEpoch + 1}`);
     }
   }
+  /** Stops the run: the reason, where the last good state is, and the restore from it. */
+  const stop = async (what: string) => {
+    let where: string;
+    if (lastGood) {
+      where = `; the last good state (end of epoch ${lastGood.epoch}) is in ${lastGood.path}`;
+      if (bestWritten && bestPath && bestPath !== lastGood.path)
+        where += `, the best epoch (${history.bestEpoch}) in ${bestPath}`;
+      try {
+        await loadCheckpoint(lastGood.path, { model, optimizer });
+        history.restoredFrom = lastGood.path;
+        where += `; model and optimizer were restored from ${lastGood.path}`;
+      } catch (e) {
+        where += `; restoring the model from it failed (${(e as Error).message}): the model holds the weights of the failing step`;
+      }
+    } else
+      where = opts.outDir
+        ? `; no checkpoint exists yet (epoch ${startEpoch + 1}, the first of this run, did not finish): the model holds the weights of the failing step`
+        : '; no checkpoint is written without outDir: the model holds the weights of the failing step';
+    history.stopped = `${what}${where}`;
+    log(`[train] stopped: ${history.stopped}`);
+  };
   model.train();
   for (let epoch = startEpoch; epoch < opts.epochs; epoch++) {
     const t0 = performance.now();
@@ -123,6 +216,7 @@ export async function train(opts: TrainOptions): Promise<History> {
     let pending: { step: number; values: Tensor }[] = [];
     let keys: string[] = [];
     let lastLine = 0;
+    let bad: string | null = null;
     const flushPending = async () => {
       if (!pending.length) return;
       const all = concat(pending.map((p) => p.values));
@@ -134,9 +228,8 @@ export async function train(opts: TrainOptions): Promise<History> {
         keys.forEach((k, j) => {
           values[k] = host[i * width + j]!;
         });
-        const bad = keys.find((k) => !Number.isFinite(values[k]!));
-        if (bad && !history.stopped)
-          history.stopped = `non-finite ${bad} (${values[bad]}) at epoch ${epoch + 1}, step ${p.step}${bestPath ? `; the last good checkpoint is kept at ${bestPath}` : ''}`;
+        const k = keys.find((k) => !Number.isFinite(values[k]!));
+        if (k && !bad) bad = `non-finite ${k} (${values[k]}) at epoch ${epoch + 1}, step ${p.step}`;
         for (const k of keys) sums[k] = (sums[k] ?? 0) + values[k]!;
         history.steps.push({ step: p.step, epoch: epoch + 1, values });
         p.values.dispose();
@@ -159,38 +252,61 @@ export async function train(opts: TrainOptions): Promise<History> {
         : `${steps} steps`;
       return `epoch ${epoch + 1}/${opts.epochs} ${bar} ${means} | ${rate.toFixed(0)} samples/s | ETA ${fmtTime(eta)}`;
     };
-    for await (const batch of opts.data(epoch)) {
-      step++;
-      steps++;
-      samples += batch.x.shape[0] ?? 0;
-      const values = scope(() => {
-        optimizer.zeroGrad();
-        const { loss, terms = {} } = opts.step(batch);
-        if (loss.size !== 1)
-          throw new Error(`train: the step function must return a scalar loss, got shape [${loss.shape}]`);
-        loss.backward();
-        if (opts.clipGradNorm) clipGradNorm(optimizer.params, opts.clipGradNorm).dispose();
-        optimizer.step();
-        keys = ['loss', ...Object.keys(terms)];
-        return stack([loss, ...Object.values(terms)].map((t) => t.detach().reshape([])));
-      });
-      if (opts.disposeBatches ?? true) {
-        batch.x.dispose();
-        batch.y.dispose();
-      }
-      pending.push({ step, values });
-      if (pending.length >= logEvery) {
-        await flushPending();
-        if (history.stopped) break;
-        const now = performance.now();
-        if (tty && now - lastLine > 200) {
-          process.stdout.write(`\r\x1b[K${progress()}`);
-          lastLine = now;
+    const source = opts.data(epoch);
+    const seekable = source as { setEpoch?: (e: number) => void };
+    if (typeof seekable.setEpoch === 'function') seekable.setEpoch(epoch);
+    try {
+      for await (const batch of source) {
+        step++;
+        steps++;
+        samples += batch.x.shape[0] ?? 0;
+        let values: Tensor;
+        try {
+          values = scope(() => {
+            optimizer.zeroGrad();
+            const { loss, terms = {} } = opts.step(batch);
+            if (loss.size !== 1)
+              throw new Error(
+                `train: the step function must return a scalar loss, got shape [${loss.shape}]`,
+              );
+            loss.backward();
+            if (opts.clipGradNorm) clipGradNorm(optimizer.params, opts.clipGradNorm).dispose();
+            optimizer.step();
+            keys = ['loss', ...Object.keys(terms)];
+            return stack([loss, ...Object.values(terms)].map((t) => t.detach().reshape([])));
+          });
+        } finally {
+          if (opts.disposeBatches ?? true) {
+            batch.x.dispose();
+            batch.y.dispose();
+          }
+        }
+        pending.push({ step, values });
+        if (pending.length >= logEvery) {
+          await flushPending();
+          if (bad) break;
+          const now = performance.now();
+          if (tty && now - lastLine > 200) {
+            process.stdout.write(`\r\x1b[K${progress()}`);
+            lastLine = now;
+          }
         }
       }
+      await flushPending();
+    } finally {
+      for (const p of pending) p.values.dispose();
+      pending = [];
     }
-    await flushPending();
     if (tty) process.stdout.write('\r\x1b[K');
+    if (!bad && steps) {
+      const name = await nonFiniteParameter(model);
+      if (name)
+        bad = `non-finite parameter '${name}' after epoch ${epoch + 1}, step ${step} (its losses were finite)`;
+    }
+    if (bad) {
+      await stop(bad);
+      break;
+    }
     const seconds = (performance.now() - t0) / 1000;
     const means = Object.fromEntries(keys.map((k) => [k, (sums[k] ?? 0) / Math.max(steps, 1)]));
     const rec: EpochRecord = {
@@ -201,21 +317,24 @@ export async function train(opts: TrainOptions): Promise<History> {
       seconds,
       samplesPerSec: samples / seconds,
     };
-    if (history.stopped) {
-      log(`[train] stopped: ${history.stopped}`);
-      break;
-    }
     history.epochs.push(rec);
     log(`${progress().replace(/ \| ETA.*$/, '')} | ${seconds.toFixed(1)} s`);
-    const isBest = history.bestLoss === undefined || means.loss! < history.bestLoss;
+    const isBest = steps > 0 && (history.bestLoss === undefined || means.loss! < history.bestLoss);
     if (isBest) {
       history.bestLoss = means.loss;
       history.bestEpoch = epoch + 1;
     }
     if (opts.outDir) {
+      // saveCheckpoint writes atomically (temp file, fsync, rename): a crash leaves the previous file.
       const meta = { epoch, step, bestLoss: history.bestLoss, seed: opts.seed, history };
-      if (isBest && bestPath) await saveCheckpoint(bestPath, { model, optimizer, meta });
-      if (lastPath) await saveCheckpoint(lastPath, { model, optimizer, meta });
+      if (isBest && bestPath) {
+        await saveCheckpoint(bestPath, { model, optimizer, meta });
+        bestWritten = true;
+      }
+      if (lastPath) {
+        await saveCheckpoint(lastPath, { model, optimizer, meta });
+        lastGood = { path: lastPath, epoch: epoch + 1 };
+      }
       await atomicWrite(join(opts.outDir, 'history.json'), JSON.stringify(history, null, 1));
       await atomicWrite(join(opts.outDir, 'history.csv'), historyCsv(history));
     }
