@@ -37,20 +37,10 @@
 //   npm run example:digits-ae                   # everything, the seed's settings (see the run time above)
 //   npm run example:digits-ae -- --quick        # CI: fewer epochs and sweep points (well under a minute)
 import { join, resolve } from 'node:path';
-import { Adam, l1Loss, loadDigits, type Module, mseLoss, randomSplit, TensorDataset } from '@wgrad/nn';
+import { Adam, loadDigits, type Module, mseLoss, randomSplit, TensorDataset } from '@wgrad/nn';
+import { adapterSummary, keep, manualSeed, noGrad, randn, scope, type Tensor, tensor } from '@wgrad/tensor';
 import {
-  adapterSummary,
-  keep,
-  manualSeed,
-  noGrad,
-  randn,
-  scope,
-  type Tensor,
-  tensor,
-  zerosLike,
-} from '@wgrad/tensor';
-import {
-  type Autoencoder,
+  type AE,
   convAE,
   densityChart,
   densityCrossing,
@@ -61,7 +51,9 @@ import {
   mlpAE,
   percentile,
   prAuc,
+  type RegularizedAE,
   type ReportSection,
+  regularizedAE,
   rocAuc,
   train,
   writeReport,
@@ -214,11 +206,11 @@ function splitTensors(s: Scale, image: boolean) {
 
 // ---------------------------------------------------------------------------------------------------------
 // Training and evaluation.
-type StepLoss = (model: Autoencoder, x: Tensor) => { loss: Tensor; terms?: Record<string, Tensor> };
+type StepLoss = (model: AE, x: Tensor) => { loss: Tensor; terms?: Record<string, Tensor> };
 const mseStep: StepLoss = (model, x) => ({ loss: mseLoss(model.forward(x), x) });
 
 interface Fit {
-  model: Autoencoder;
+  model: AE;
   losses: number[];
   terms: Record<string, number[]>;
   secs: number;
@@ -226,7 +218,7 @@ interface Fit {
 
 /** The seed's loop: `epochs` full-batch Adam steps on x (the loss printed each epoch is the one before its step). */
 async function fit(
-  model: Autoencoder,
+  model: AE,
   x: Tensor,
   n: number,
   step: StepLoss,
@@ -573,16 +565,21 @@ async function problem3() {
   );
   t = performance.now();
   manualSeed(args.seed);
+  // MSE + l1·nn.L1Loss()(z, torch.zeros_like(z)) = MSE + l1·mean|z| (RegularizedAE.loss), on the seed's
+  // MyRegAE (linear_1, linear_2); weight decay on Adam.
   const regStep: StepLoss = (model, x) => {
-    const z = model.encode(x);
-    const mseTerm = mseLoss(model.decoder.forward(z), x);
-    const l1Term = l1Loss(z, zerosLike(z)); // nn.L1Loss()(z, torch.zeros_like(z)): mean |z|
-    return {
-      loss: l1Weight ? mseTerm.add(l1Term.mul(l1Weight)) : mseTerm,
-      terms: { mse: mseTerm, l1: l1Term },
-    };
+    const { loss, mse, l1 } = (model as RegularizedAE).loss(x);
+    return { loss, terms: { mse, l1 } };
   };
-  const reg = await fit(mlpAE({ inputDim: 64, hidden: 40 }), X3train, regEpochs, regStep, { weightDecay });
+  const reg = await fit(
+    regularizedAE({ inputDim: 64, hidden: 40, l1: l1Weight }),
+    X3train,
+    regEpochs,
+    regStep,
+    {
+      weightDecay,
+    },
+  );
   reg.losses.forEach((l, i) => {
     if (i % 10 === 0 || i === reg.losses.length - 1)
       console.log(

@@ -57,6 +57,13 @@ function close(a: ArrayLike<number>, b: ArrayLike<number>, what: string, rtol = 
 }
 
 /** y = x Wᵀ + b on the host, x (B, I), W (O, I). */
+/** (R, C) row-major → (C, R). */
+function transpose(m: ArrayLike<number>, R: number, C: number): Float64Array {
+  const t = new Float64Array(R * C);
+  for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) t[c * R + r] = m[r * C + c]!;
+  return t;
+}
+
 function linear(x: ArrayLike<number>, B: number, W: ArrayLike<number>, b: ArrayLike<number>, O: number) {
   const I = W.length / O;
   const y = new Float64Array(B * O);
@@ -273,21 +280,21 @@ test('VAE.run: z = μ + ε·exp(½ log σ²) with ε from the seeded RNG (same s
   }
 });
 
-test('twoLayerAE: seed 002 init (V ~ N(0, 1/d), W = b = a = 0) and relu(Vx + b)·Wᵀ + a', async () => {
+test('twoLayerAE: seed 002 parameters V, W, b, a, its init (V ~ N(0, 1/d), W = b = a = 0), relu(x·V + b)·W + a', async () => {
   manualSeed(4);
   const ae = twoLayerAE({ inputDim: 256, hidden: 64 });
   try {
     assert.equal(shapes(ae), [
-      ['encoder.0.weight', [64, 256]],
-      ['encoder.0.bias', [64]],
-      ['decoder.weight', [256, 64]],
-      ['decoder.bias', [256]],
+      ['V', [256, 64]],
+      ['W', [64, 256]],
+      ['b', [64]],
+      ['a', [256]],
     ]);
-    const V = await param(ae, 'encoder.0.weight');
+    const V = await param(ae, 'V');
     const mean = V.reduce((a, b) => a + b, 0) / V.length;
     const std = Math.sqrt(V.reduce((a, b) => a + (b - mean) ** 2, 0) / V.length);
     assert.ok(Math.abs(mean) < 0.01 && Math.abs(std - 1 / 16) < 0.004, `V mean ${mean}, std ${std} (1/16)`);
-    for (const k of ['encoder.0.bias', 'decoder.weight', 'decoder.bias'])
+    for (const k of ['b', 'W', 'a'])
       assert.ok(
         (await param(ae, k)).every((v) => v === 0),
         `${k} = 0`,
@@ -303,32 +310,31 @@ test('twoLayerAE: seed 002 init (V ~ N(0, 1/d), W = b = a = 0) and relu(Vx + b)�
   const ae2 = twoLayerAE({ inputDim: 5, hidden: 3, seedInit: false });
   try {
     const xv = values(10, 5, -1, 1);
-    const [V, b, W, a] = await Promise.all(
-      ['encoder.0.weight', 'encoder.0.bias', 'decoder.weight', 'decoder.bias'].map((k) => param(ae2, k)),
-    );
-    const z = linear(xv, 2, V!, b!, 3).map((v) => Math.max(v, 0));
+    const [V, b, W, a] = await Promise.all(['V', 'b', 'W', 'a'].map((k) => param(ae2, k)));
+    // x·V + b with V (in, out) is linear() of Vᵀ.
+    const z = linear(xv, 2, transpose(V!, 5, 3), b!, 3).map((v) => Math.max(v, 0));
     const xhat = ae2.forward(host(xv, [2, 5]));
     assert.equal(xhat.shape, [2, 5]);
-    close(await xhat.toArray(), linear(z, 2, W!, a!, 5), 'x̂');
+    close(await xhat.toArray(), linear(z, 2, transpose(W!, 3, 5), a!, 5), 'x̂');
     close(await ae2.encode(host(xv, [2, 5])).toArray(), z, 'code');
   } finally {
     ae2.dispose();
   }
 });
 
-test('mlpAE: 64 → h → 64, linear by default; ReLU and dropout options', async () => {
+test('mlpAE: seed 003 names (linear_1, linear_2), 64 → h → 64, linear by default; ReLU and dropout options', async () => {
   manualSeed(5);
   const ae = mlpAE();
   try {
     assert.equal(shapes(ae), [
-      ['encoder.0.weight', [5, 64]],
-      ['encoder.0.bias', [5]],
-      ['decoder.weight', [64, 5]],
-      ['decoder.bias', [64]],
+      ['linear_1.weight', [5, 64]],
+      ['linear_1.bias', [5]],
+      ['linear_2.weight', [64, 5]],
+      ['linear_2.bias', [64]],
     ]);
     const xv = values(2 * 64, 6, -2, 2);
     const [W1, b1, W2, b2] = await Promise.all(
-      ['encoder.0.weight', 'encoder.0.bias', 'decoder.weight', 'decoder.bias'].map((k) => param(ae, k)),
+      ['linear_1.weight', 'linear_1.bias', 'linear_2.weight', 'linear_2.bias'].map((k) => param(ae, k)),
     );
     const expected = linear(linear(xv, 2, W1!, b1!, 5), 2, W2!, b2!, 64); // no nonlinearity
     close(await ae.forward(host(xv, [2, 64])).toArray(), expected, 'linear AE', 1e-4, 1e-5);
@@ -338,8 +344,8 @@ test('mlpAE: 64 → h → 64, linear by default; ReLU and dropout options', asyn
   const relu = mlpAE({ inputDim: 8, hidden: 4, linear: false, dropout: 0.5 });
   try {
     assert.equal(
-      [...relu.encoder.namedChildren()].map(([k, m]) => `${k}:${m.constructor.name}`),
-      ['0:Linear', '1:ReLU', '2:Dropout'],
+      [...relu.namedChildren()].map(([k, m]) => `${k}:${m.constructor.name}`),
+      ['linear_1:Linear', 'linear_2:Linear', 'dropout:Dropout'],
     );
     const code = await relu
       .eval()
@@ -355,15 +361,15 @@ test('mlpAE: 64 → h → 64, linear by default; ReLU and dropout options', asyn
   }
 });
 
-test('convAE: seed 003 Conv2d(1→k, 3, p1) → Conv2d(k→1, 3, p1); odd kernels only', async () => {
+test('convAE: seed 003 names (conv1, conv2), Conv2d(1→k, 3, p1) → Conv2d(k→1, 3, p1); odd kernels only', async () => {
   manualSeed(6);
   const ae = convAE({ kernels: 4 });
   try {
     assert.equal(shapes(ae), [
-      ['encoder.0.weight', [4, 1, 3, 3]],
-      ['encoder.0.bias', [4]],
-      ['decoder.weight', [1, 4, 3, 3]],
-      ['decoder.bias', [1]],
+      ['conv1.weight', [4, 1, 3, 3]],
+      ['conv1.bias', [4]],
+      ['conv2.weight', [1, 4, 3, 3]],
+      ['conv2.bias', [1]],
     ]);
     assert.equal(ae.forward(randn([2, 1, 8, 8])).shape, [2, 1, 8, 8]);
     assert.equal(ae.encode(randn([2, 1, 8, 8])).shape, [2, 4, 8, 8]);
@@ -372,10 +378,11 @@ test('convAE: seed 003 Conv2d(1→k, 3, p1) → Conv2d(k→1, 3, p1); odd kernel
   }
   const five = convAE({ kernelSize: 5, activation: true });
   try {
-    assert.equal(shapes(five)[0], ['encoder.0.weight', [1, 1, 5, 5]]);
-    assert.equal(
-      [...five.encoder.namedChildren()].map(([, m]) => m.constructor.name),
-      ['Conv2d', 'ReLU'],
+    assert.equal(shapes(five)[0], ['conv1.weight', [1, 1, 5, 5]]);
+    const code = await five.encode(randn([1, 1, 6, 6])).toArray();
+    assert.ok(
+      code.every((v) => v >= 0),
+      'activation: the code is relu(conv1(x))',
     );
     assert.equal(five.forward(randn([1, 1, 6, 6])).shape, [1, 1, 6, 6]);
   } finally {
@@ -384,21 +391,21 @@ test('convAE: seed 003 Conv2d(1→k, 3, p1) → Conv2d(k→1, 3, p1); odd kernel
   assert.throws(() => convAE({ kernelSize: 4 }), /convAE: kernelSize 4 must be odd/);
 });
 
-test('regularizedAE: mlpAE names, loss = MSE + l1·mean|z|, dropout only in training mode', async () => {
+test('regularizedAE: seed 003 MyRegAE names (linear_1, linear_2), loss = MSE + l1·mean|z|, dropout only in training mode', async () => {
   manualSeed(8);
   const ae = regularizedAE({ inputDim: 6, hidden: 4, l1: 0.25, dropout: 0.5 });
   try {
     assert.ok(ae instanceof RegularizedAE);
     assert.equal(shapes(ae), [
-      ['encoder.0.weight', [4, 6]],
-      ['encoder.0.bias', [4]],
-      ['decoder.weight', [6, 4]],
-      ['decoder.bias', [6]],
+      ['linear_1.weight', [4, 6]],
+      ['linear_1.bias', [4]],
+      ['linear_2.weight', [6, 4]],
+      ['linear_2.bias', [6]],
     ]);
     const xv = values(18, 9, -1, 1);
     const x = host(xv, [3, 6]);
     const [W1, b1, W2, b2] = await Promise.all(
-      ['encoder.0.weight', 'encoder.0.bias', 'decoder.weight', 'decoder.bias'].map((k) => param(ae, k)),
+      ['linear_1.weight', 'linear_1.bias', 'linear_2.weight', 'linear_2.bias'].map((k) => param(ae, k)),
     );
     const z = linear(xv, 3, W1!, b1!, 4);
     const xhat = linear(z, 3, W2!, b2!, 6);
@@ -423,14 +430,14 @@ test('regularizedAE: mlpAE names, loss = MSE + l1·mean|z|, dropout only in trai
   }
   const plain = regularizedAE();
   try {
-    assert.equal(shapes(plain)[0], ['encoder.0.weight', [40, 64]]);
+    assert.equal(shapes(plain)[0], ['linear_1.weight', [40, 64]]);
     assert.is(plain.dropout, null);
     assert.is(plain.l1, 0);
   } finally {
     plain.dispose();
   }
-  assert.throws(() => regularizedAE({ l1: -1 }), /regularizedAE: l1 must be >= 0, got -1/);
-  assert.throws(() => regularizedAE({ dropout: 1 }), /regularizedAE: dropout must be in \[0, 1\), got 1/);
+  assert.throws(() => regularizedAE({ l1: -1 }), /RegularizedAE: l1 must be >= 0, got -1/);
+  assert.throws(() => regularizedAE({ dropout: 1 }), /RegularizedAE: dropout must be in \[0, 1\), got 1/);
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -712,7 +719,7 @@ test('scoreAll: every batch scored in eval mode, labels kept, batches freed, mod
       await scoreAll(ae, [], { kind: 'elbo' });
       assert.unreachable('expected an error');
     } catch (err) {
-      assert.match((err as Error).message, /scoreAll: kind 'elbo' needs a VAE, got Autoencoder/);
+      assert.match((err as Error).message, /scoreAll: kind 'elbo' needs a VAE, got MLPAE/);
     }
   } finally {
     ae.dispose();

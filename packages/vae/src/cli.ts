@@ -18,9 +18,11 @@ import {
   Flatten,
   fashionMnistDataset,
   ImageCsvDataset,
+  Linear,
   load,
   type Module,
   mnistDataset,
+  ReLU,
   type Sample,
   Sequential,
   Subset,
@@ -33,7 +35,7 @@ import { adapterSummary, manualSeed } from '@wgrad/tensor';
 import { anomalyReport } from './anomaly-report.js';
 import { type LossTerms, vaeLoss } from './loss.js';
 import { percentile } from './metrics.js';
-import { Autoencoder, convAE, convVAE, mlpAE, mlpVAE, type VAE } from './models.js';
+import { type AE, Autoencoder, convAE, convVAE, mlpVAE, type VAE } from './models.js';
 import { densityChart, histogramChart, writeFileAtomic, writeReport } from './report/index.js';
 import { scoreAll } from './score.js';
 import { train } from './trainer.js';
@@ -141,7 +143,7 @@ function intOpt(values: Record<string, unknown>, name: string, dflt: number, min
   return n;
 }
 
-function buildModel(kind: ModelKind, shape: number[], latent: number, hidden: number): VAE | Autoencoder {
+function buildModel(kind: ModelKind, shape: number[], latent: number, hidden: number): VAE | AE {
   const [c, h, w] = shape as [number, number, number];
   const d = shape.reduce((a, b) => a * b, 1);
   switch (kind) {
@@ -155,10 +157,9 @@ function buildModel(kind: ModelKind, shape: number[], latent: number, hidden: nu
       return mlpVAE({ inputDim: d, hiddenDim: hidden, latentDim: latent, imageShape: shape });
     case 'ae': {
       // An MLP AE on flattened images: Flatten → Linear(d, latent) → ReLU → Linear(latent, d) → image shape.
-      const ae = mlpAE({ inputDim: d, hidden: latent, linear: false });
       return new Autoencoder(
-        new Sequential(new Flatten(), ae.encoder),
-        new Sequential(ae.decoder, new Unflatten(1, shape)),
+        new Sequential(new Flatten(), new Linear(d, latent), new ReLU()),
+        new Sequential(new Linear(latent, d), new Unflatten(1, shape)),
       );
     }
     case 'conv-ae':

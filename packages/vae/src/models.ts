@@ -1,6 +1,18 @@
 // VAEs and autoencoders. Field names follow the seeds' PyTorch code (snake_case where PyTorch used it), so
 // stateDict() keys match a PyTorch state_dict of the same architecture and checkpoints move both ways.
-import { Conv2d, ConvTranspose2d, Dropout, Linear, Module, ReLU, Sequential, Sigmoid } from '@wgrad/nn';
+import {
+  Conv2d,
+  ConvTranspose2d,
+  Dropout,
+  kaimingUniformBound,
+  Linear,
+  Module,
+  Parameter,
+  ReLU,
+  Sequential,
+  Sigmoid,
+  uniformParam,
+} from '@wgrad/nn';
 import { concat, fmtShape, oneHot, randn, reparameterize, type Tensor, zeros } from '@wgrad/tensor';
 import { type AELossTerms, aeLoss } from './loss.js';
 
@@ -181,8 +193,17 @@ export class VAE extends Module {
   }
 }
 
-/** A plain autoencoder: xhat = decoder(encoder(x)); `encode` returns the code (for L1 regularisation). */
-export class Autoencoder extends Module {
+/** An autoencoder: x̂ = decode(encode(x)); `encode` returns the code (L1 regularisation, embeddings). */
+export abstract class AE extends Module {
+  abstract encode(x: Tensor): Tensor;
+  abstract decode(z: Tensor): Tensor;
+  forward(x: Tensor): Tensor {
+    return this.decode(this.encode(x));
+  }
+}
+
+/** An autoencoder from any encoder and decoder modules (parameter names encoder.*, decoder.*). */
+export class Autoencoder extends AE {
   constructor(
     readonly encoder: Module,
     readonly decoder: Module,
@@ -192,8 +213,101 @@ export class Autoencoder extends Module {
   encode(x: Tensor): Tensor {
     return this.encoder.forward(x);
   }
-  forward(x: Tensor): Tensor {
-    return this.decoder.forward(this.encoder.forward(x));
+  decode(z: Tensor): Tensor {
+    return this.decoder.forward(z);
+  }
+}
+
+/**
+ * Seed 002's two-layer AE with the seed's own parameters V (d, h), W (h, d), b (h), a (d):
+ * z = relu(x·V + b), x̂ = z·W + a, for x (B, d). `seedInit` (default) draws the seed's init V ~ N(0, 1/d),
+ * W = 0, b = a = 0; otherwise U(±1/√fan_in) like torch.nn.Linear.
+ */
+export class TwoLayerAE extends AE {
+  V: Parameter;
+  W: Parameter;
+  b: Parameter;
+  a: Parameter;
+  constructor(
+    readonly inputDim = 784,
+    readonly hidden = 32,
+    seedInit = true,
+  ) {
+    super();
+    const d = inputDim;
+    const h = hidden;
+    if (seedInit) {
+      this.V = new Parameter(randn([d, h], { std: d ** -0.5 }));
+      this.W = new Parameter(zeros([h, d]));
+      this.b = new Parameter(zeros([h]));
+      this.a = new Parameter(zeros([d]));
+    } else {
+      this.V = uniformParam([d, h], kaimingUniformBound(d));
+      this.W = uniformParam([h, d], kaimingUniformBound(h));
+      this.b = uniformParam([h], kaimingUniformBound(d));
+      this.a = uniformParam([d], kaimingUniformBound(h));
+    }
+  }
+  encode(x: Tensor): Tensor {
+    return x.matmul(this.V).add(this.b).relu();
+  }
+  decode(z: Tensor): Tensor {
+    return z.matmul(this.W).add(this.a);
+  }
+}
+
+/**
+ * Seed 003's MLP AE (MyMLPAE): linear_1 (d → h), then optionally ReLU and dropout (training only), then
+ * linear_2 (h → d); `linear: true` (default) has no nonlinearity, as in the exercise.
+ */
+export class MLPAE extends AE {
+  linear_1: Linear;
+  linear_2: Linear;
+  readonly dropout: Dropout | null;
+  private readonly relu: boolean;
+  constructor(
+    readonly inputDim = 64,
+    readonly hidden = 5,
+    opts: { linear?: boolean; dropout?: number } = {},
+  ) {
+    super();
+    const p = opts.dropout ?? 0;
+    // Checked before any parameter is made, so a bad option leaves nothing on the GPU.
+    if (!(p >= 0 && p < 1)) throw new Error(`${this.constructor.name}: dropout must be in [0, 1), got ${p}`);
+    this.relu = !(opts.linear ?? true);
+    this.linear_1 = new Linear(inputDim, hidden);
+    this.linear_2 = new Linear(hidden, inputDim);
+    this.dropout = p ? new Dropout(p) : null;
+  }
+  encode(x: Tensor): Tensor {
+    return this.linear_1.forward(x, this.relu ? { activation: 'relu' } : undefined);
+  }
+  decode(z: Tensor): Tensor {
+    return this.linear_2.forward(this.dropout ? this.dropout.forward(z) : z);
+  }
+}
+
+/** Seed 003's conv AE (MyCAE): conv1 (1 → k, 3, padding 1), conv2 (k → 1, 3, padding 1), no nonlinearity. */
+export class ConvAE extends AE {
+  conv1: Conv2d;
+  conv2: Conv2d;
+  constructor(
+    readonly kernels = 1,
+    readonly kernelSize = 3,
+    readonly activation = false,
+  ) {
+    super();
+    const p = (kernelSize - 1) / 2;
+    if (!Number.isInteger(p))
+      throw new Error(`convAE: kernelSize ${kernelSize} must be odd to keep the image size`);
+    this.conv1 = new Conv2d(1, kernels, kernelSize, { padding: p });
+    this.conv2 = new Conv2d(kernels, 1, kernelSize, { padding: p });
+  }
+  encode(x: Tensor): Tensor {
+    return this.conv1.forward(x, this.activation ? { activation: 'relu' } : undefined);
+  }
+  decode(z: Tensor): Tensor {
+    return this.conv2.forward(z);
   }
 }
 
@@ -245,87 +359,48 @@ export function convVAE(opts: { channels?: number; latentDim?: number; imageSize
   return new VAE(new ConvEncoder(c, z, s), new ConvDecoder(z, c, s), z);
 }
 
-/**
- * Seed 002's two-layer AE: z = relu(V x + b), x̂ = W z + a, with the seed's init (V ~ N(0, 1/d), W = 0,
- * b = a = 0) when `seedInit` is true.
- */
+/** Seed 002's two-layer AE (see TwoLayerAE): d = 784, h = 32, the seed's init. */
 export function twoLayerAE(
   opts: { inputDim?: number; hidden?: number; seedInit?: boolean } = {},
-): Autoencoder {
-  const d = opts.inputDim ?? 784;
-  const h = opts.hidden ?? 32;
-  const enc = new Sequential(new Linear(d, h), new ReLU());
-  const dec = new Linear(h, d);
-  if (opts.seedInit ?? true) {
-    const lin = enc.at(0) as Linear;
-    const set = (p: Tensor, v: Tensor) => {
-      p.assign(v);
-      v.dispose();
-    };
-    set(lin.weight, randn([h, d], { std: d ** -0.5 }));
-    set(lin.bias!, zeros([h]));
-    set(dec.weight, zeros([d, h]));
-    set(dec.bias!, zeros([d]));
-  }
-  return new Autoencoder(enc, dec);
+): TwoLayerAE {
+  return new TwoLayerAE(opts.inputDim ?? 784, opts.hidden ?? 32, opts.seedInit ?? true);
 }
 
-/**
- * Seed 003's MLP AE on 8×8 digits: Linear(64→h) → (activation) → Linear(h→64); `linear: true` (default)
- * has no nonlinearity, as in the exercise. Optional dropout after the hidden layer for the regularized AE.
- */
+/** Seed 003's MLP AE on 8×8 digits (see MLPAE): 64 → h → 64. */
 export function mlpAE(
   opts: { inputDim?: number; hidden?: number; linear?: boolean; dropout?: number } = {},
-): Autoencoder {
-  const d = opts.inputDim ?? 64;
-  const h = opts.hidden ?? 5;
-  const enc: Module[] = [new Linear(d, h)];
-  if (!(opts.linear ?? true)) enc.push(new ReLU());
-  if (opts.dropout) enc.push(new Dropout(opts.dropout));
-  return new Autoencoder(new Sequential(...enc), new Linear(h, d));
+): MLPAE {
+  return new MLPAE(opts.inputDim ?? 64, opts.hidden ?? 5, opts);
 }
 
-/** Seed 003's conv AE: Conv2d(1→k, 3, p1) → Conv2d(k→1, 3, p1), no nonlinearity by default. */
-export function convAE(
-  opts: { kernels?: number; kernelSize?: number; activation?: boolean } = {},
-): Autoencoder {
-  const k = opts.kernels ?? 1;
-  const ks = opts.kernelSize ?? 3;
-  const p = (ks - 1) / 2;
-  if (!Number.isInteger(p)) throw new Error(`convAE: kernelSize ${ks} must be odd to keep the image size`);
-  const enc: Module[] = [new Conv2d(1, k, ks, { padding: p })];
-  if (opts.activation) enc.push(new ReLU());
-  return new Autoencoder(new Sequential(...enc), new Conv2d(k, 1, ks, { padding: p }));
+/** Seed 003's conv AE (see ConvAE). */
+export function convAE(opts: { kernels?: number; kernelSize?: number; activation?: boolean } = {}): ConvAE {
+  return new ConvAE(opts.kernels ?? 1, opts.kernelSize ?? 3, opts.activation ?? false);
 }
 
 /**
- * Seed 003 part 3(d)'s regularized AE: an MLP AE (z = Linear(d→h)(x), optionally ReLU) whose code is
- * penalised by `l1`·mean|z| in `loss()`, with dropout (`dropout` > 0, training mode only) between the code
- * and the decoder Linear(h→d). Parameter names are mlpAE's (encoder.0.*, decoder.*), so the two load each
- * other's checkpoints. Weight decay is the optimizer's: `new Adam(ae.parameters(), { weightDecay })`.
+ * Seed 003 part 3(d)'s regularized AE (MyRegAE): an MLP AE (linear_1, linear_2, so it loads MLPAE
+ * checkpoints and the seed's) whose code z is penalised by `l1`·mean|z| in `loss()`, with dropout (training
+ * mode only) between the code and linear_2. Weight decay is the optimizer's:
+ * `new Adam(ae.parameters(), { weightDecay })`.
  */
-export class RegularizedAE extends Autoencoder {
-  readonly dropout: Dropout | null;
+export class RegularizedAE extends MLPAE {
+  readonly l1: number;
   constructor(
-    encoder: Module,
-    decoder: Module,
-    readonly l1: number,
-    dropout = 0,
+    inputDim: number,
+    hidden: number,
+    l1: number,
+    opts: { linear?: boolean; dropout?: number } = {},
   ) {
-    super(encoder, decoder);
+    // Checked before any parameter is made, so a bad option leaves nothing on the GPU.
     if (!(Number.isFinite(l1) && l1 >= 0)) throw new Error(`RegularizedAE: l1 must be >= 0, got ${l1}`);
-    this.dropout = dropout ? new Dropout(dropout) : null;
-  }
-  private decodeCode(z: Tensor): Tensor {
-    return this.decoder.forward(this.dropout ? this.dropout.forward(z) : z);
-  }
-  override forward(x: Tensor): Tensor {
-    return this.decodeCode(this.encode(x));
+    super(inputDim, hidden, opts);
+    this.l1 = l1;
   }
   /** MSE(x̂, x) + l1·mean|z| for a batch, with the terms (for the trainer's `step`: `{ loss, terms }`). */
   loss(x: Tensor): AELossTerms {
     const z = this.encode(x);
-    return aeLoss(this.decodeCode(z), x, z, { l1: this.l1 });
+    return aeLoss(this.decode(z), x, z, { l1: this.l1 });
   }
 }
 
@@ -333,14 +408,5 @@ export class RegularizedAE extends Autoencoder {
 export function regularizedAE(
   opts: { inputDim?: number; hidden?: number; dropout?: number; l1?: number; linear?: boolean } = {},
 ): RegularizedAE {
-  const d = opts.inputDim ?? 64;
-  const h = opts.hidden ?? 40;
-  const l1 = opts.l1 ?? 0;
-  const p = opts.dropout ?? 0;
-  // Checked before any parameter is made, so a bad option leaves nothing on the GPU.
-  if (!(Number.isFinite(l1) && l1 >= 0)) throw new Error(`regularizedAE: l1 must be >= 0, got ${l1}`);
-  if (!(p >= 0 && p < 1)) throw new Error(`regularizedAE: dropout must be in [0, 1), got ${p}`);
-  const enc: Module[] = [new Linear(d, h)];
-  if (!(opts.linear ?? true)) enc.push(new ReLU());
-  return new RegularizedAE(new Sequential(...enc), new Linear(h, d), l1, p);
+  return new RegularizedAE(opts.inputDim ?? 64, opts.hidden ?? 40, opts.l1 ?? 0, opts);
 }

@@ -1,7 +1,7 @@
 // Per-sample anomaly scores and per-pixel heatmaps, computed on the GPU without gradients.
 import type { Module } from '@wgrad/nn';
 import { noGrad, scope, type Tensor } from '@wgrad/tensor';
-import { Autoencoder, VAE } from './models.js';
+import { AE, VAE } from './models.js';
 
 export type ScoreKind = 'mse' | 'bce';
 
@@ -30,7 +30,7 @@ export function reconstruct(model: Module, x: Tensor, labels?: Tensor, sample = 
     const { mu } = model.encode(x, labels);
     return model.decode(mu, labels);
   }
-  if (model instanceof Autoencoder) return model.forward(x);
+  if (model instanceof AE) return model.forward(x);
   return model.forward(x);
 }
 
