@@ -70,6 +70,8 @@ const USAGE = `usage: npm run example:conv-vae -- [options]
   --hidden N          hidden units of the MLP VAE (default 512; the seed leaves it open)
   --batch N           batch size (default 128; --quick: 32)
   --clip X            clip_grad_norm max norm (default 0.5)
+  --recon mse|bce     reconstruction term of the loss and of the anomaly score (default mse, the seed's active
+                      line; bce is its commented-out alternative, the Bernoulli likelihood)
   --no-reverse        skip the Fashion-MNIST-trained model (reverse direction)
   --out DIR --seed N --quick`;
 
@@ -85,6 +87,7 @@ const args = exampleArgs('conv-vae', USAGE, {
   batch: { type: 'string' },
   clip: { type: 'string' },
   'no-reverse': { type: 'boolean' },
+  recon: { type: 'string' },
 });
 const v = args.values;
 const q = args.quick;
@@ -99,6 +102,12 @@ const hiddenDim = intFlag('conv-vae', v, 'hidden', 512);
 const batchSize = intFlag('conv-vae', v, 'batch', q ? 32 : 128);
 const maxGradNorm = numberFlag('conv-vae', v, 'clip', 0.5);
 const reverse = !v['no-reverse'];
+const recon = (v.recon ?? 'mse') as 'mse' | 'bce';
+if (recon !== 'mse' && recon !== 'bce') {
+  console.error(`conv-vae: --recon must be mse or bce, got '${String(v.recon)}'`);
+  process.exit(2);
+}
+const RECON = recon === 'mse' ? 'MSE' : 'BCE';
 const out = resolve(args.out);
 manualSeed(args.seed);
 const dev = adapterSummary();
@@ -174,9 +183,9 @@ async function trainingLoop(
     // The seed's loss: reconstruction_loss (MSE, sum over the batch) + KL (sum), clipped at 0.5 as it is.
     step: ({ x }) => {
       const { xhat, mu, logvar } = vae.run(x);
-      const { loss, recon, kl } = vaeLoss(xhat, x, mu, logvar, { recon: 'mse', reduction: 'sum' });
+      const { loss, recon: r, kl } = vaeLoss(xhat, x, mu, logvar, { recon, reduction: 'sum' });
       const n = x.shape[0]!;
-      return { loss, terms: { perImage: loss.div(n), recon: recon.div(n), kl: kl.div(n) } };
+      return { loss, terms: { perImage: loss.div(n), recon: r.div(n), kl: kl.div(n) } };
     },
     onEpoch: async (rec, h) => {
       if (h.bestEpoch === rec.epoch) {
@@ -185,7 +194,7 @@ async function trainingLoop(
         log(`${name}: Updated best model with loss: ${rec.means.perImage!.toFixed(4)} (epoch ${rec.epoch})`);
       }
       log(
-        `${name}: Epoch ${rec.epoch}/${maxEpoch}, Average Loss: ${rec.means.perImage!.toFixed(4)} (MSE ${rec.means.recon!.toFixed(2)} + KL ${rec.means.kl!.toFixed(2)}), ${rec.seconds.toFixed(1)} s`,
+        `${name}: Epoch ${rec.epoch}/${maxEpoch}, Average Loss: ${rec.means.perImage!.toFixed(4)} (${RECON} ${rec.means.recon!.toFixed(2)} + KL ${rec.means.kl!.toFixed(2)}), ${rec.seconds.toFixed(1)} s`,
       );
     },
   });
@@ -232,10 +241,9 @@ async function identityCheck(trained: VAE, reloaded: VAE): Promise<{ decoder: nu
   return { decoder: maxDiff(a, b), encoder: maxDiff(c, d) };
 }
 
-/** Reconstruction error (MSE summed over the image, decoder of μ) of every image of a dataset. */
+/** Reconstruction error (--recon, summed over the image, decoder of μ) of every image of a dataset. */
 async function scores(vae: VAE, ds: TensorDataset): Promise<Float32Array> {
-  return (await scoreAll(vae, new DataLoader(ds, { batchSize: 250 }), { recon: 'mse', reduction: 'sum' }))
-    .scores;
+  return (await scoreAll(vae, new DataLoader(ds, { batchSize: 250 }), { recon, reduction: 'sum' })).scores;
 }
 
 // 1. Train: conv VAE and MLP VAE on MNIST, conv VAE on Fashion-MNIST.
@@ -372,7 +380,7 @@ if (rev) {
       svg: await densityChart({
         groups,
         title: 'Reconstruction error (MSE sum): Fashion-trained conv VAE',
-        xTitle: 'reconstruction error (MSE, sum over the image)',
+        xTitle: `reconstruction error (${RECON}, sum over the image)`,
       }),
     },
     {
@@ -396,7 +404,7 @@ sections.push(
         { name: 'Fashion-MNIST (anomalous)', values: Array.from(mlpA) },
       ],
       title: 'Reconstruction error (MSE sum): MNIST-trained MLP VAE',
-      xTitle: 'reconstruction error (MSE, sum over the image)',
+      xTitle: `reconstruction error (${RECON}, sum over the image)`,
     }),
   },
   {
@@ -440,7 +448,7 @@ const metrics = await anomalyReport({
   dir: out,
   title: 'Seed 004: conv VAE and MLP VAE on MNIST; MNIST vs Fashion-MNIST',
   subtitle: `conv VAE (latent ${latentDim}) · ${epochs} epochs on ${convTrainSet.length} MNIST images · scored on ${mnistTest.length} MNIST + ${fashionTest.length} Fashion-MNIST test images · ${dev.backend} · ${fmtSeconds(wallSeconds)} wall`,
-  scoreName: 'reconstruction error (MSE, sum over the image)',
+  scoreName: `reconstruction error (${RECON}, sum over the image)`,
   normal,
   anomalous,
   groupNames: ['MNIST (normal)', 'Fashion-MNIST (anomalous)'],

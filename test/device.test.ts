@@ -1,9 +1,12 @@
 // The device: the adapter summary, limits, dispatch statistics, and debug mode (one op per submit inside
 // error scopes) still computing correct results.
 import {
+  acquireDevice,
   adapterSummary,
+  dispatch,
   dispatchStats,
   isDebug,
+  kernel,
   limits,
   matmul,
   setDebug,
@@ -95,6 +98,82 @@ t('concurrent readbacks of different sizes each get their own data', async () =>
       y.every((v, i) => v === Math.fround(x[i]! * (k + 1))),
       `readback ${k}`,
     );
+  }
+});
+
+t(
+  'a WebGPU validation error surfaces as a JS error that names the op (debug mode: exactly that op)',
+  async () => {
+    const bad = kernel(
+      'test_bad_bindings',
+      `@group(0) @binding(0) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(1) fn main() { y[0] = 1.0; }`,
+    );
+    const x = tensor([1, 2, 3]);
+    setDebug(true);
+    try {
+      // Binding 0 is a storage buffer, but dispatch puts the (empty) uniform block there: a validation error.
+      dispatch(bad, [1], [x.buffer()], [1]);
+      let message = '';
+      try {
+        await sync();
+        x.add(1).dispose(); // an error reported asynchronously is thrown by the next op at the latest
+        await sync();
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      assert.match(message, /WebGPU (validation )?error in op\(s\) \[[^\]]*test_bad_bindings[^\]]*\]/);
+    } finally {
+      setDebug(false);
+    }
+    await sync(); // the device is still usable
+    assert.equal(Array.from(await x.add(1).toArray()), [2, 3, 4]);
+  },
+);
+
+t('one pipeline serves every shape of an op (shapes travel in uniforms)', async () => {
+  const a = randRef([10, 5], 30);
+  const b = randRef([5, 39], 31);
+  fromRef(a).add(1).dispose();
+  matmul(fromRef(a), fromRef(b)).dispose();
+  await sync();
+  const p0 = dispatchStats().pipelines;
+  // Same kernel variant (M > 8, N ≥ 32, K odd: scalar reads with a K tail), new sizes each time.
+  for (const [m, k, n] of [
+    [9, 5, 33],
+    [12, 13, 35],
+    [17, 21, 37],
+  ] as const) {
+    fromRef(randRef([m, k], m))
+      .add(1)
+      .dispose();
+    matmul(fromRef(randRef([m, k], k)), fromRef(randRef([k, n], n))).dispose();
+  }
+  await sync();
+  assert.is(dispatchStats().pipelines, p0, 'no new pipeline for new shapes');
+});
+
+t('waiting on the GPU leaves globalThis.setImmediate as it was', async () => {
+  const before = globalThis.setImmediate;
+  const x = tensor([1, 2, 3]).mul(2);
+  const [a, b] = await Promise.all([x.toArray(), x.add(1).toArray(), sync()]);
+  assert.equal(Array.from(a!), [2, 4, 6]);
+  assert.equal(Array.from(b!), [3, 5, 7]);
+  assert.is(globalThis.setImmediate, before);
+});
+
+t('an invalid WGRAD_BACKEND is an error that names the variable and the value', async () => {
+  const old = process.env.WGRAD_BACKEND;
+  process.env.WGRAD_BACKEND = 'metal';
+  try {
+    let message = '';
+    await acquireDevice().catch((e: Error) => {
+      message = e.message;
+    });
+    assert.match(message, /WGRAD_BACKEND must be auto, vulkan or opengl, got 'metal'/);
+  } finally {
+    if (old === undefined) delete process.env.WGRAD_BACKEND;
+    else process.env.WGRAD_BACKEND = old;
   }
 });
 

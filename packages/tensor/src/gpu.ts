@@ -18,6 +18,8 @@ interface Runtime {
 }
 
 let rt: Runtime | null = null;
+/** The op whose WebGPU calls are running (set by kernel() and dispatch()), for error messages. */
+let currentOp: string | null = null;
 let lostReason: string | null = null;
 let pendingError: string | null = null;
 
@@ -34,7 +36,8 @@ export function setDevice(device: GPUDevice, adapter: AdapterSummary): void {
     if (rt?.device === device) lostReason = `${info.reason}: ${info.message}`;
   });
   device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
-    const ops = batch.ops.length ? batch.ops.join(', ') : lastOps.join(', ');
+    // Dawn reports errors of createBindGroup/createComputePipeline while the call runs: `currentOp` names it.
+    const ops = currentOp ?? (batch.ops.length ? batch.ops.join(', ') : lastOps.join(', '));
     pendingError ??= `WebGPU error in op(s) [${ops}]: ${ev.error.message}`;
   };
 }
@@ -153,13 +156,18 @@ export function kernel(name: string, code: string): Kernel {
   let k = pipelines.get(code);
   if (!k) {
     const { device } = runtime();
-    const module = device.createShaderModule({ code, label: name });
-    const pipeline = device.createComputePipeline({
-      layout: 'auto',
-      compute: { module, entryPoint: 'main' },
-      label: name,
-    });
-    k = { name, code, pipeline, layout: pipeline.getBindGroupLayout(0) };
+    currentOp = name;
+    try {
+      const module = device.createShaderModule({ code, label: name });
+      const pipeline = device.createComputePipeline({
+        layout: 'auto',
+        compute: { module, entryPoint: 'main' },
+        label: name,
+      });
+      k = { name, code, pipeline, layout: pipeline.getBindGroupLayout(0) };
+    } finally {
+      currentOp = null;
+    }
     pipelines.set(code, k);
   }
   return k;
@@ -272,13 +280,18 @@ export function dispatch(
     throw new Error(
       `${k.name}: dispatch of [${x}, ${y}, ${z}] workgroups exceeds the adapter limit ${r.maxWorkgroupsPerDim}`,
     );
-  const bindGroup = r.device.createBindGroup({ layout: k.layout, entries });
-  const timed = prof ? profiledPass(label ?? k.name) : null;
-  const pass = timed ?? computePass();
-  pass.setPipeline(k.pipeline);
-  pass.setBindGroup(0, bindGroup);
-  pass.dispatchWorkgroups(x, y, z);
-  timed?.end();
+  currentOp = k.name;
+  try {
+    const bindGroup = r.device.createBindGroup({ layout: k.layout, entries });
+    const timed = prof ? profiledPass(label ?? k.name) : null;
+    const pass = timed ?? computePass();
+    pass.setPipeline(k.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    timed?.end();
+  } finally {
+    currentOp = null;
+  }
   batch.ops.push(k.name);
   dispatches++;
   if (debugMode) flush();
