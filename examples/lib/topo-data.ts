@@ -118,7 +118,7 @@ function drawMine(cv: Canvas, rng: Rng): void {
   const n = cv.size;
   const cx = n * (0.25 + rng() * 0.5);
   const cy = n * (0.25 + rng() * 0.5);
-  const r0 = n * (0.12 + rng() * 0.12);
+  const r0 = n * (0.18 + rng() * 0.14);
   const lobes = Array.from({ length: 4 }, () => ({
     k: 2 + Math.floor(rng() * 4),
     a: rng() * 0.35,
@@ -130,8 +130,8 @@ function drawMine(cv: Canvas, rng: Rng): void {
       const r = r0 * (1 + lobes.reduce((s, l) => s + l.a * Math.sin(l.k * ang + l.p), 0));
       if (Math.hypot(x - cx, y - cy) > r) continue;
       cv.mask[y * n + x] = 255;
-      cv.set(x, y, MINE, 0.75);
-      if (rng() < 0.3) cv.set(x, y, SPOIL, 1);
+      cv.set(x, y, MINE, 0.85);
+      if (rng() < 0.35) cv.set(x, y, SPOIL, 1);
     }
 }
 
@@ -176,7 +176,7 @@ export async function makeTopoData(opts: TopoOptions): Promise<Record<string, nu
   await mkdir(join(opts.dir, 'chips'), { recursive: true });
   await mkdir(join(opts.dir, 'masks'), { recursive: true });
   const counts: Record<string, number> = {
-    'train/background': opts.trainBackground ?? 300,
+    'train/background': opts.trainBackground ?? 600,
     'train/positive': opts.trainPositive ?? 60,
     'val/background': 20,
     'val/positive': 10,

@@ -49,6 +49,8 @@ export interface AnomalyReportOptions {
   extraMetrics?: Record<string, number | string>;
   /** Extra report sections placed after the standard ones. */
   extraSections?: Parameters<typeof writeReport>[1]['sections'];
+  /** A first section written from the measured metrics (e.g. the exercise's discussion question). */
+  discussion?: (m: AnomalyMetrics) => { title: string; text: string };
 }
 
 export interface AnomalyMetrics {
@@ -198,6 +200,7 @@ export async function anomalyReport(o: AnomalyReportOptions): Promise<AnomalyMet
     }
   }
   sections.push(...(o.extraSections ?? []));
+  if (o.discussion) sections.unshift(o.discussion(metrics));
   await writeReport(o.dir, { title: o.title, subtitle: o.subtitle, metrics: flatMetrics(metrics), sections });
   return metrics;
 }
