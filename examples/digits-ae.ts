@@ -28,11 +28,9 @@
 //  • Scores: the seed histograms per-pixel squared errors (MSELoss(reduction='none').flatten()); we show
 //    those and per-image mean squared errors (the usual anomaly score), with ROC AUC of 2s vs the rest.
 //
-// Run time: Problems 1 and 3 take well under a minute; the conv AE of Problem 2 dominates, because the
-// conv backward is slow on lavapipe (its weight gradient with one output channel wastes most of a 64-row
-// GEMM tile). Measured with the seed's settings on the shared 2-core machine (load average 9–15): the
-// 2 (d) sweep took 25 min (k = 200: 15 s/epoch, k = 80: 5 s/epoch) with that GEMM tile fixed, and
-// 2 (c) alone took 11 min (13 s/epoch) without the fix. `--kernels 1,5,20,40` shortens the sweep.
+// Run time (measured 2026-12-01 with the seed's settings, 2-core EPYC, lavapipe): 1 min 25 s in all, of
+// which the conv AE kernel sweep of 2 (d) takes 1 min 06 s (k = 200: 0.7 s per full-batch epoch).
+// `--kernels 1,5,20,40` shortens the sweep.
 //
 //   npm run example:digits-ae                   # everything, the seed's settings (see the run time above)
 //   npm run example:digits-ae -- --quick        # CI: fewer epochs and sweep points (well under a minute)
