@@ -10,14 +10,15 @@
 //   conv-vae  seed 004: Conv2d(1,64,4,2,1), Conv2d(64,128,4,2,1), fc_mu/fc_logvar → latent 2, fc, two
 //             ConvTranspose2d; MSE(sum) + KL, clip_grad_norm 0.5
 //   ae        seed 002: z = relu(Vx + b), x̂ = Wz + a, h = 32; mean over the batch of ‖x − x̂‖²
-// Each side runs one warm-up epoch (pipeline compilation, first-use costs), then one timed epoch; drop_last.
+// Each side runs one warm-up epoch (pipeline compilation, first-use costs), then whole timed epochs until at
+// least 3 s have passed (1 s with --quick); drop_last.
 // PyTorch runs bench/torch_train.py with Debian's python3-torch (2 threads) twice: as installed, and with
 // OPENBLAS_CORETYPE=SkylakeX ("tuned": AVX-512 kernels where OpenBLAS does not pick them itself). Ratios > 1
 // mean wgrad is faster.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Adam, DataLoader, type Module, mnistDataset, mnistPackageDir, mseLoss } from '@wgrad/nn';
-import { manualSeed, memory, type Tensor } from '@wgrad/tensor';
+import { emptyCache, manualSeed, memory, resetPeakMemory, type Tensor } from '@wgrad/tensor';
 import { type Batch, convVAE, mlpVAE, train, twoLayerAE, type VAE, vaeLoss } from '@wgrad/vae';
 import {
   benchMeta,
@@ -59,6 +60,8 @@ const images = positive('images', opts.images, opts.quick ? 2048 : 10000);
 const batchSize = positive('batch', opts.batch, 128);
 const memorySteps = positive('memory-steps', opts['memory-steps'], opts.quick ? 200 : 1000);
 const meta = benchMeta('train', opts);
+/** Timed whole epochs last at least this long (both sides). */
+const MIN_SECONDS = opts.quick ? 1 : 3;
 
 // ---------------------------------------------------------------------------------------------------------
 // wgrad side
@@ -103,24 +106,32 @@ const sampleRss = () => {
 
 async function runOurs(name: ModelName, data: Awaited<ReturnType<typeof mnistDataset>>) {
   manualSeed(0);
+  emptyCache();
+  resetPeakMemory();
   const { model, step, clip } = build(name);
   const optimizer = new Adam(model.parameters(), { lr: 1e-3 });
   const loader = new DataLoader(data, { batchSize, shuffle: true, seed: 0, dropLast: true });
   const rssTimer = setInterval(sampleRss, 50);
   peakRss = 0;
-  const h = await train({
+  const common = {
     model,
     optimizer,
     data: () => loader,
     step,
-    epochs: 2,
     clipGradNorm: clip,
     progress: false,
     log: () => {},
-  });
+  };
+  // One warm-up epoch (pipeline compilation), then whole epochs until ≥ MIN_SECONDS, like the PyTorch side.
+  const warm = await train({ ...common, epochs: 1 });
+  const perEpoch = warm.epochs[0]!.seconds;
+  const timed = Math.max(1, Math.ceil(MIN_SECONDS / perEpoch));
+  const h = await train({ ...common, epochs: timed });
   clearInterval(rssTimer);
   sampleRss();
-  const e = h.epochs[1]!;
+  const samples = h.epochs.reduce((s, e) => s + e.samples, 0);
+  const seconds = h.epochs.reduce((s, e) => s + e.seconds, 0);
+  const e = { samplesPerSec: samples / seconds, means: h.epochs.at(-1)!.means };
   const gpuPeak = memory().peakBytes;
   model.dispose();
   optimizer.dispose();
@@ -167,7 +178,7 @@ const data = await mnistDataset({ split: 'train', limit: images });
 const torchPy = findTorchPython(opts.torch);
 console.log(formatHeader('Training throughput (samples/s, higher is better)', meta));
 console.log(
-  `- data: first ${data.length} MNIST training images, batch ${batchSize}, Adam lr 1e-3, one warm-up + one timed epoch each`,
+  `- data: first ${data.length} MNIST training images, batch ${batchSize}, Adam lr 1e-3; one warm-up epoch, then whole epochs for ≥ ${MIN_SECONDS} s, each side`,
 );
 if (torchPy) console.log(`- PyTorch: ${torchPy}, 2 threads, BLAS libraries loaded: ${torchBlas(torchPy)}`);
 else console.log('- PyTorch: not run (python3-torch not installed, or --torch off)');
@@ -256,6 +267,7 @@ if (memorySteps > 0) {
   optimizer.dispose();
   const first = samples[0]!;
   const last = samples.at(-1)!;
+  // Flat: GPU bytes and live tensors exactly constant (RSS is reported: the JS heap and Dawn move it a little).
   const flat = samples.every((s) => s.gpuBytes === first.gpuBytes && s.tensors === first.tensors);
   memoryCheck = { steps, samples, flat };
   console.log(

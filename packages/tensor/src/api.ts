@@ -7,6 +7,7 @@ export {
   dispatch,
   dispatchStats,
   emptyCache,
+  resetPeakMemory,
   FLAT_INDEX,
   f32,
   grid,

@@ -141,6 +141,11 @@ export function bufferStats(): Readonly<typeof stats> {
   return { ...stats };
 }
 
+/** Starts a new peak: `memory().peakBytes` counts from the bytes held (in use + pooled) now. */
+export function resetPeakMemory(): void {
+  stats.peakBytes = stats.bytesInUse + stats.bytesPooled;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Kernels and dispatch batching.
 export interface Kernel {
