@@ -145,6 +145,16 @@ t('invalid arguments name the op and the numbers', async () => {
   assert.throws(() => conv2d(x, w, null, { groups: 2 }), /out channels 4|input has 3 channels/);
   assert.throws(() => maxPool2d(x, 7), /maxPool2d: kernel 7,7 is larger than the padded input 5x5/);
   assert.throws(() => conv2d(tensor([1, 2, 3]), w), /conv2d: input must be 4-D/);
+  // convTranspose2d: the weight's first dim must be the input's channels; an output size below 1.
+  assert.throws(
+    () => convTranspose2d(x, tensor(new Float32Array(4 * 2 * 3 * 3), { shape: [4, 2, 3, 3] })),
+    /convTranspose2d: input has 3 channels but weight \[4,2,3,3\] expects 4/,
+  );
+  const one = tensor(new Float32Array(3), { shape: [1, 3, 1, 1] });
+  assert.throws(
+    () => convTranspose2d(one, wt, null, { padding: 2 }),
+    /convTranspose2d: output size -1x-1 is not positive for input \[1,3,1,1\]/,
+  );
 });
 
 t.run();

@@ -424,6 +424,35 @@ t('oneHot', async () => {
   assert.throws(() => oneHot(int([1]), 0), /oneHot: numClasses must be a positive integer, got 0/);
 });
 
+t('awkward sizes (1, 7, 127, 1000, 4097): permute, expand, slice, pad, concat, indexSelect', async () => {
+  for (const n of [1, 7, 127, 1000, 4097]) {
+    const x = randRef([2, n], n);
+    const X = fromRef(x);
+    await expectClose(permute(X, [1, 0]), R.permute(x, [1, 0]), `permute ${n}`, 0, 0);
+    await expectClose(
+      expand(fromRef(randRef([1, n], n + 1)), [3, n]),
+      R.expand(randRef([1, n], n + 1), [3, n]),
+      `expand ${n}`,
+      0,
+      0,
+    );
+    await expectClose(slice(X, [null, [1, n, 2]]), R.slice(x, [0, 1], [2, n], [1, 2]), `slice ${n}`, 0, 0);
+    await expectClose(
+      X.pad([3, 2]),
+      R.pad(x, [
+        [0, 0],
+        [3, 2],
+      ]),
+      `pad ${n}`,
+      0,
+      0,
+    );
+    await expectClose(concat([X, X], 1), R.concat([x, x], 1), `concat ${n}`, 0, 0);
+    const idx = Array.from({ length: Math.min(n, 50) }, (_, i) => (i * 7919) % n);
+    await expectClose(indexSelect(X, 1, int(idx)), R.indexSelect(x, 1, idx), `indexSelect ${n}`, 0, 0);
+  }
+});
+
 t('a chain of movement ops on a graph reusing the input', async () => {
   const x = randRef([2, 3, 4], 20);
   await checkGrad(
