@@ -58,6 +58,9 @@ interface Geom {
   g: number;
 }
 
+/** Output pixels P, kernel taps T and the channels of one group, in and out. */
+const sizes = (q: Geom) => ({ P: q.OH * q.OW, T: q.kH * q.kW, Cig: q.Cin / q.g, Cog: q.Cout / q.g });
+
 /** Floats per im2col buffer (default 2²⁴ = 64 MiB); larger batches are processed in chunks of images. */
 let colBudget = 1 << 24;
 /** Sets the largest im2col/col2im buffer (floats) conv2d/convTranspose2d allocate; returns the old value. */
@@ -327,10 +330,7 @@ function convForward(
 ): { y: Tensor; col?: Tensor } {
   const y = new Tensor([q.B, q.Cout, q.OH, q.OW], 'float32');
   if (y.size === 0) return { y };
-  const P = q.OH * q.OW;
-  const T = q.kH * q.kW;
-  const Cig = q.Cin / q.g;
-  const Cog = q.Cout / q.g;
+  const { P, T, Cig, Cog } = sizes(q);
   const step = chunkImages(op, q);
   for (let b0 = 0; b0 < q.B; b0 += step) {
     const nb = Math.min(step, q.B - b0);
@@ -360,10 +360,7 @@ function convForward(
 function convInputGrad(gy: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: string, relu = false): Tensor {
   const gx = new Tensor([q.B, q.Cin, q.H, q.W], 'float32');
   if (gx.size === 0) return gx;
-  const P = q.OH * q.OW;
-  const T = q.kH * q.kW;
-  const Cig = q.Cin / q.g;
-  const Cog = q.Cout / q.g;
+  const { P, T, Cig, Cog } = sizes(q);
   const step = chunkImages(op, q);
   for (let b0 = 0; b0 < q.B; b0 += step) {
     const nb = Math.min(step, q.B - b0);
@@ -394,11 +391,8 @@ function convInputGrad(gy: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: str
 
 /** gw (Cout, Cin/g, kH, kW) = dL/dw of conv2d for dL/dy = gy and input x (`xCol`: its im2col, one chunk). */
 function convWeightGrad(gy: Tensor, x: Tensor, q: Geom, op: string, xCol?: Tensor): Tensor {
-  const P = q.OH * q.OW;
-  const T = q.kH * q.kW;
+  const { P, T, Cig, Cog } = sizes(q);
   const Kt = q.Cin * T;
-  const Cig = q.Cin / q.g;
-  const Cog = q.Cout / q.g;
   const N = Cig * T;
   const step = chunkImages(op, q);
   // An outer sum over the images (gy[b] is a plain (Cout, P) matrix, so no transpose of gy is needed), split

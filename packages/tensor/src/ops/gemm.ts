@@ -422,19 +422,8 @@ function gemmNoSwap(p: GemmProblem): void {
   const S = splitSlices(On, p.split?.S ?? 1);
   const ochunk = Math.ceil(On / S);
   if (p.split && !p.outer) throw new Error(`${p.op}: split-K needs an outer sum to split`);
-  const cfg = p.config ?? pickConfig(M, N);
-  const v: Variant = {
-    cfg,
-    am: aMode(p),
-    bm: bMode(p),
-    cm: cMode(p),
-    splitA: !!p.a.split,
-    splitC: !!p.c.split,
-    batched: batch.length > 0,
-    tail: K % 4 !== 0,
-    bias: p.bias?.along ?? null,
-    relu: p.act === 'relu',
-  };
+  const v = variantOf(p);
+  const cfg = v.cfg;
   const bshape = [...batch];
   while (bshape.length < 4) bshape.push(1);
   const words = [
@@ -468,11 +457,10 @@ function gemmNoSwap(p: GemmProblem): void {
   );
 }
 
-/** The WGSL of one variant (tests and benches print it on failure). */
-export function gemmVariantSource(p: GemmProblem): string {
-  const cfg = p.config ?? pickConfig(p.M, p.N);
-  return source({
-    cfg,
+/** The kernel variant a problem needs: its config and operand modes (what the pipeline is specialised on). */
+function variantOf(p: GemmProblem): Variant {
+  return {
+    cfg: p.config ?? pickConfig(p.M, p.N),
     am: aMode(p),
     bm: bMode(p),
     cm: cMode(p),
@@ -482,5 +470,10 @@ export function gemmVariantSource(p: GemmProblem): string {
     tail: p.K % 4 !== 0,
     bias: p.bias?.along ?? null,
     relu: p.act === 'relu',
-  });
+  };
+}
+
+/** The WGSL of one variant (to read or print the kernel a problem gets). */
+export function gemmVariantSource(p: GemmProblem): string {
+  return source(variantOf(p));
 }
