@@ -357,7 +357,15 @@ function convForward(
 }
 
 /** gx (B, Cin, H, W) = dL/dx of conv2d for dL/dy = gy (+ bias[ci]: convTranspose2d's forward). */
-function convInputGrad(gy: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: string, relu = false): Tensor {
+function convInputGrad(
+  gy: Tensor,
+  w: Tensor,
+  b: Tensor | null,
+  q: Geom,
+  op: string,
+  relu = false,
+  gyCl?: Tensor | null,
+): Tensor {
   const gx = new Tensor([q.B, q.Cin, q.H, q.W], 'float32');
   if (gx.size === 0) return gx;
   const { P, T, Cig, Cog } = sizes(q);
@@ -366,7 +374,7 @@ function convInputGrad(gy: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: str
     const nb = Math.min(step, q.B - b0);
     const col = new Tensor([nb * P, q.Cin * T], 'float32');
     // gy as an (m, co) matrix: channels-last when the GEMM can then read it as vec4s, else the NCHW view.
-    const cl = Cog % 4 === 0 && P > 1 ? channelsLast(gy, q.Cout, P, b0, nb, op) : null;
+    const cl = gyCl ?? (Cog % 4 === 0 && P > 1 ? channelsLast(gy, q.Cout, P, b0, nb, op) : null);
     for (let g = 0; g < q.g; g++)
       gemm({
         op,
@@ -382,33 +390,65 @@ function convInputGrad(gy: Tensor, w: Tensor, b: Tensor | null, q: Geom, op: str
         bufB: w.buffer(op),
         bufC: col.buffer(op),
       });
-    cl?.dispose();
+    if (cl !== gyCl) cl?.dispose();
     col2im(col, gx.buffer(op), q, b0, nb, b, op, relu);
     col.dispose();
   }
   return gx;
 }
 
-/** gw (Cout, Cin/g, kH, kW) = dL/dw of conv2d for dL/dy = gy and input x (`xCol`: its im2col, one chunk). */
-function convWeightGrad(gy: Tensor, x: Tensor, q: Geom, op: string, xCol?: Tensor): Tensor {
+/**
+ * gw (Cout, Cin/g, kH, kW) = dL/dw of conv2d for dL/dy = gy and input x. When the batch is one chunk, `xCol`
+ * is im2col(x) and `gyCl` gy channels-last, if the caller has them.
+ */
+function convWeightGrad(
+  gy: Tensor,
+  x: Tensor,
+  q: Geom,
+  op: string,
+  xCol?: Tensor,
+  gyCl?: Tensor | null,
+): Tensor {
   const { P, T, Cig, Cog } = sizes(q);
   const Kt = q.Cin * T;
   const N = Cig * T;
   const step = chunkImages(op, q);
-  // An outer sum over the images (gy[b] is a plain (Cout, P) matrix, so no transpose of gy is needed), split
-  // into slices when the output has few tiles, so that both cores get work.
+  // Two forms. With enough output tiles as gwᵀ (N × Cog): gwᵀ = im2col(x)ᵀ · gy_cl, one GEMM over K = nb·P
+  // with gy channels-last, vec4 reads of gy and no per-image loop (P = 49 would leave a K tail per image).
+  // Otherwise an outer sum over the images (gy[b] is a plain (Cout, P) matrix), split into slices when the
+  // output has few tiles, so that both cores get work.
+  const transposedForm = Cog % 4 === 0 && P > 1 && Math.ceil(N / 16) * Math.ceil(Cog / 32) * q.g >= 32;
   const tiles = Math.ceil(Cog / 16) * Math.ceil(N / 32) * q.g;
   const plan: { b0: number; nb: number; S: number; first: number }[] = [];
   let slices = 0;
   for (let b0 = 0; b0 < q.B; b0 += step) {
     const nb = Math.min(step, q.B - b0);
-    const S = splitSlices(nb, Math.min(Math.ceil(32 / tiles), 64));
+    const S = transposedForm ? 1 : splitSlices(nb, Math.min(Math.ceil(32 / tiles), 64));
     plan.push({ b0, nb, S, first: slices });
     slices += S;
   }
   const partial = new Tensor([slices, q.Cout, N], 'float32');
   for (const { b0, nb, S, first } of plan) {
     const col = xCol && plan.length === 1 ? xCol : im2col(x.buffer(op), q, b0, nb, op);
+    if (transposedForm) {
+      const cl = gyCl && plan.length === 1 ? gyCl : channelsLast(gy, q.Cout, P, b0, nb, op); // (nb·P, Cout)
+      for (let g = 0; g < q.g; g++)
+        gemm({
+          op,
+          M: N,
+          N: Cog,
+          K: nb * P,
+          a: { off: g * N, rs: 1, cs: Kt }, // im2col(x)ᵀ: this group's columns as rows
+          b: { off: g * Cog, rs: q.Cout, cs: 1 }, // gy channels-last: this group's channels
+          c: { off: (first * q.Cout + g * Cog) * N, rs: 1, cs: N }, // written transposed into gw
+          bufA: col.buffer(op),
+          bufB: cl.buffer(op),
+          bufC: partial.buffer(op),
+        });
+      if (cl !== gyCl) cl.dispose();
+      if (col !== xCol) col.dispose();
+      continue;
+    }
     for (let g = 0; g < q.g; g++)
       gemm({
         op,
@@ -510,11 +550,19 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: Conv2dOpti
     inputs,
     (gy0) => {
       const gy = relu ? reluGradFromOutput(y, gy0) : gy0;
-      return [
-        x.requiresGrad ? convInputGrad(gy, w, null, q, op) : null,
-        w.requiresGrad ? convWeightGrad(gy, x, q, op, col) : null,
+      // dx and dw both read gy channels-last: one transpose when the batch is one chunk.
+      const { P, Cog } = sizes(q);
+      const cl =
+        x.requiresGrad && w.requiresGrad && chunkImages(op, q) >= q.B && Cog % 4 === 0 && P > 1
+          ? channelsLast(gy, q.Cout, P, 0, q.B, op)
+          : null;
+      const grads = [
+        x.requiresGrad ? convInputGrad(gy, w, null, q, op, false, cl) : null,
+        w.requiresGrad ? convWeightGrad(gy, x, q, op, col, cl) : null,
         b?.requiresGrad ? sum(gy, [0, 2, 3]) : null,
       ];
+      cl?.dispose();
+      return grads;
     },
     col ? [col] : undefined,
   );
