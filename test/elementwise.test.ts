@@ -435,4 +435,56 @@ t('broadcasting errors name the op and both shapes', () => {
   assert.throws(() => a.lt(b), /lt: shapes \[2,3\] and \[3,2\]/);
 });
 
+t('broadcast over leading dims only (bias rows, the vector form) matches the reference', async () => {
+  let seed = 300;
+  for (const [sa, sb] of [
+    [[3, 8], [8]],
+    [
+      [2, 3, 4],
+      [3, 4],
+    ],
+    [
+      [5, 12],
+      [1, 12],
+    ],
+    [
+      [7, 1, 4],
+      [1, 4],
+    ],
+    [[128, 784], [784]],
+  ] as [number[], number[]][]) {
+    const a = randRef(sa, seed++);
+    const b = randRef(sb, seed++);
+    await expectClose(
+      fromRef(a).add(fromRef(b)),
+      R.binary(a, b, (p, q) => Math.fround(p + q)), // float32 inputs: the f32 sum is the rounded exact sum
+      `[${sa}] + [${sb}]`,
+      0,
+      0,
+    );
+    await expectClose(
+      fromRef(b).mul(fromRef(a)),
+      R.binary(b, a, (p, q) => Math.fround(p * q)),
+      `[${sb}] * [${sa}]`,
+      0,
+      0,
+    );
+    // finite differences on the small cases (the reference is evaluated twice per input element)
+    if (a.data.length <= 1000)
+      await checkGrad(
+        `[${sa}] - [${sb}]`,
+        [a, b],
+        ([p, q]) => p!.sub(q!),
+        ([p, q]) => R.binary(p!, q!, (x, y) => x - y),
+      );
+  }
+  // int32 rows broadcast as well
+  const ia = tensor(
+    Int32Array.from({ length: 12 }, (_, i) => i),
+    { shape: [3, 4] },
+  );
+  const ib = tensor(Int32Array.from([10, 20, 30, 40]), { shape: [4] });
+  assert.equal(Array.from(await ia.add(ib).toArray()), [10, 21, 32, 43, 14, 25, 36, 47, 18, 29, 40, 51]);
+});
+
 t.run();

@@ -8,9 +8,10 @@ const WG = 256;
 type Operand = Tensor | Scalar;
 /**
  * How a kernel reads one operand: by the output index, through broadcast strides, its single element (a
- * size-1 tensor broadcast to the output), or a uniform scalar.
+ * size-1 tensor broadcast to the output), repeated over the output's leading dims (`tile`: e.g. a bias of the
+ * last dim; index i mod its size, in the vector form only), or a uniform scalar.
  */
-type Read = 'same' | 'bcast' | 'one' | 'scalar';
+type Read = 'same' | 'bcast' | 'one' | 'tile' | 'scalar';
 
 const wgslType = (d: DType) => (d === 'float32' ? 'f32' : 'i32');
 
@@ -99,7 +100,12 @@ function vectorSource(
     )
     .join('\n');
   const ones = reads.map((r, k) => (r === 'one' ? `let w${k} = x${k}[0u];` : '')).join(' ');
-  const loads = reads.map((r, k) => (r === 'same' ? `let w${k} = x${k}[j];` : '')).join(' ');
+  // tile: the operand repeats every u.shape[0][k] vec4s of the output.
+  const loads = reads
+    .map((r, k) =>
+      r === 'same' ? `let w${k} = x${k}[j];` : r === 'tile' ? `let w${k} = x${k}[j % u.shape[0][${k}]];` : '',
+    )
+    .join(' ');
   const comp = (c: number) =>
     reads
       .map((r, k) =>
@@ -151,9 +157,18 @@ export function mapElementwise(
   for (const t of tensors) outShape = broadcastShapes(name, outShape, t.shape);
   const out = new Tensor(outShape, opts.outType ?? 'float32');
   if (out.size === 0) return out;
-  const reads: Read[] = operands.map((o) =>
+  let reads: Read[] = operands.map((o) =>
     typeof o === 'number' ? 'scalar' : sameShape(o.shape, outShape) ? 'same' : o.size === 1 ? 'one' : 'bcast',
   );
+  // Broadcasts over leading dims only (the operand is the output's trailing dims) go through the vector form
+  // when every such operand is a whole number of vec4s; any other broadcast keeps the general form for all.
+  const tileable = (o: Operand) => {
+    if (typeof o === 'number') return false;
+    const dims = o.shape.slice(o.shape.findIndex((d) => d !== 1));
+    return o.size % 4 === 0 && sameShape(dims, outShape.slice(outShape.length - dims.length));
+  };
+  if (reads.some((r) => r === 'bcast') && reads.every((r, k) => r !== 'bcast' || tileable(operands[k]!)))
+    reads = reads.map((r) => (r === 'bcast' ? 'tile' : r));
   const { shape, strides } = collapse(
     outShape,
     operands.map((o) =>
@@ -167,7 +182,9 @@ export function mapElementwise(
   const sc = [0, 1, 2, 3].map((j) => f32(typeof operands[j] === 'number' ? (operands[j] as number) : 0));
   const st: number[] = [];
   for (let j = 0; j < 3; j++) st.push(...padWords(strides[j] ?? [], MAX_RANK));
-  const uniforms: UWord[] = [out.size, shape.length, f32(p0), f32(p1), ...sc, ...padWords(shape), ...st];
+  const tiles = reads.map((r, k) => (r === 'tile' ? (operands[k] as Tensor).size / 4 : 0));
+  const shapeWords = reads.includes('tile') ? padWords(tiles) : padWords(shape);
+  const uniforms: UWord[] = [out.size, shape.length, f32(p0), f32(p1), ...sc, ...shapeWords, ...st];
   const perThread = reads.includes('bcast') ? 1 : PER;
   const n = Math.ceil(out.size / perThread / WG);
   dispatch(k, uniforms, [...tensors.map((t) => t.buffer(name)), out.buffer(name)], grid(n));
