@@ -1,25 +1,108 @@
-// Optimizers with their state on the GPU. Each step is one fused kernel per parameter that reads the
-// gradient and updates the parameter and its state buffers in place (no intermediate tensors). The kernels
-// work on vec4s, 4 per invocation (lavapipe: 3× faster than one float per invocation); every pooled buffer
-// is a multiple of 16 bytes, so the last vec4 stays inside the tensors' own buffers.
-import { dispatch, FLAT_INDEX, f32, full, grid, keep, kernel, MAIN_1D, type Tensor } from '@wgrad/tensor';
+// Optimizers with their state on the GPU. A step is one fused kernel per group of parameters (as many as the
+// adapter's storage-buffer limit lets one dispatch bind: 4 for Adam on lavapipe's 16) that reads the
+// gradients and updates the parameters and their state buffers in place (no intermediate tensors). The
+// kernels walk the group's vec4s as one range, 2 per invocation (lavapipe: 3× faster than one float per
+// invocation); every pooled buffer is a multiple of 16 bytes, so the last vec4 of a tensor stays inside its
+// own buffer.
+import {
+  dispatch,
+  FLAT_INDEX,
+  f32,
+  full,
+  grid,
+  keep,
+  kernel,
+  limits,
+  MAIN_1D,
+  type Tensor,
+  type UWord,
+} from '@wgrad/tensor';
 import type { Parameter } from './module.js';
 
 const WG = 64;
 /** vec4s per invocation. */
 const V = 2;
-const groups = (n: number) => grid(Math.ceil(n / 4 / V / WG));
-/** WGSL: loop over this invocation's vec4s j < ⌈n/4⌉ (`body` uses j). */
-const forEachVec4 = (body: string) => `${MAIN_1D(WG)} {
+/** Parameters per dispatch at most (the uniform's `ends` array holds 12). */
+const MAX_GROUP = 12;
+
+/**
+ * WGSL of a step over P parameters: parameter k's buffers are `${name}${k}` (bindings 1… in the order of
+ * `buffers`, per parameter), its vec4s are [ends[k−1], ends[k]) of the invocation range, and `body(k)` updates
+ * its vec4 `jj`. `fields` are the uniform's scalar fields (a multiple of 4 words).
+ */
+function groupSource(
+  fields: string,
+  buffers: readonly { name: string; access: 'read' | 'read_write' }[],
+  P: number,
+  body: (k: number) => string,
+): string {
+  let b = 1;
+  const binds = Array.from({ length: P }, (_, k) =>
+    buffers
+      .map((x) => `@group(0) @binding(${b++}) var<storage, ${x.access}> ${x.name}${k}: array<vec4<f32>>;`)
+      .join('\n'),
+  ).join('\n');
+  const end = (k: number) => `u.ends[${k >> 2}][${k & 3}]`;
+  const cases = Array.from({ length: P }, (_, k) => {
+    const cond = k === P - 1 ? '' : `if (j < ${end(k)}) `;
+    const start = k === 0 ? '0u' : end(k - 1);
+    return `${cond}{
+        let jj = j - ${start};
+        ${body(k)}
+      }`;
+  }).join(' else ');
+  return `
+struct U { ${fields}, ends: array<vec4<u32>, 3> }
+@group(0) @binding(0) var<uniform> u: U;
+${binds}
+${MAIN_1D(WG)} {
   ${FLAT_INDEX(WG)}
-  let n4 = (u.n + 3u) / 4u;
   for (var q = 0u; q < ${V}u; q = q + 1u) {
     let j = i * ${V}u + q;
-    if (j < n4) {
-      ${body}
+    if (j < ${end(P - 1)}) {
+      ${cases}
     }
   }
 }`;
+}
+
+/** Splits `items` into groups of at most `n`. */
+function chunks<T>(items: readonly T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += n) out.push(items.slice(i, i + n));
+  return out;
+}
+
+/**
+ * Dispatches one group step per group of parameters (with a gradient): `bufsOf(i)` are parameter i's buffers
+ * in the kernel's order, `words` the uniform's scalar fields (4·k words), `perParam` its buffer count.
+ */
+function stepGroups(
+  name: string,
+  params: readonly Parameter[],
+  perParam: number,
+  source: (P: number) => string,
+  words: (group: number[]) => UWord[],
+  bufsOf: (i: number) => GPUBuffer[],
+): void {
+  const withGrad = params.flatMap((p, i) => (p.grad ? [i] : []));
+  const P = Math.max(1, Math.min(MAX_GROUP, Math.floor(limits().maxStorageBuffersPerShaderStage / perParam)));
+  for (const group of chunks(withGrad, P)) {
+    const ends: number[] = [];
+    let total = 0;
+    for (const i of group) {
+      total += Math.ceil(params[i]!.size / 4);
+      ends.push(total);
+    }
+    while (ends.length < MAX_GROUP) ends.push(total);
+    dispatch(
+      kernel(`${name}_x${group.length}`, source(group.length)),
+      [...words(group), ...ends],
+      group.flatMap(bufsOf),
+      grid(Math.ceil(total / V / WG)),
+    );
+  }
+}
 
 export abstract class Optimizer {
   /** Learning rate used by the next step (schedulers change it). */
@@ -100,21 +183,26 @@ export abstract class Optimizer {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-const SGD_SRC = `
-struct U { n: u32, first: u32, nesterov: u32, useMomentum: u32, lr: f32, momentum: f32, dampening: f32, wd: f32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> p: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> g: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> buf: array<vec4<f32>>;
-${forEachVec4(`let pj = p[j];
-    var d = g[j] + u.wd * pj;
-    if (u.useMomentum == 1u) {
-      var b = d;
-      if (u.first == 0u) { b = u.momentum * buf[j] + (1.0 - u.dampening) * d; }
-      buf[j] = b;
-      d = select(b, d + u.momentum * b, u.nesterov == 1u);
-    }
-    p[j] = pj - u.lr * d;`)}`;
+// firsts[k]: parameter k has no momentum buffer yet (its first step: buf = d).
+const sgdSource = (P: number) =>
+  groupSource(
+    'nesterov: u32, useMomentum: u32, lr: f32, momentum: f32, dampening: f32, wd: f32, p0: u32, p1: u32, firsts: array<vec4<u32>, 3>',
+    [
+      { name: 'p', access: 'read_write' },
+      { name: 'g', access: 'read' },
+      { name: 'buf', access: 'read_write' },
+    ],
+    P,
+    (k) => `let pj = p${k}[jj];
+        var d = g${k}[jj] + u.wd * pj;
+        if (u.useMomentum == 1u) {
+          var b = d;
+          if (u.firsts[${k >> 2}][${k & 3}] == 0u) { b = u.momentum * buf${k}[jj] + (1.0 - u.dampening) * d; }
+          buf${k}[jj] = b;
+          d = select(b, d + u.momentum * b, u.nesterov == 1u);
+        }
+        p${k}[jj] = pj - u.lr * d;`,
+  );
 
 export interface SGDOptions {
   lr?: number;
@@ -140,52 +228,62 @@ export class SGD extends Optimizer {
       throw new Error('SGD: Nesterov momentum requires a momentum and zero dampening');
   }
   step(): void {
-    const k = kernel('sgd_step', SGD_SRC);
     const useM = this.momentum !== 0;
-    this.params.forEach((p, i) => {
-      if (!p.grad) return;
-      const first = !this.state[i]!.has('momentum_buffer');
-      const buf = this.buffer(i, 'momentum_buffer');
-      const u = [
-        p.size,
-        first ? 1 : 0,
-        this.nesterov ? 1 : 0,
-        useM ? 1 : 0,
-        f32(this.lr),
-        f32(this.momentum),
-        f32(this.dampening),
-        f32(this.weightDecay),
-      ];
-      dispatch(
-        k,
-        u,
-        [p.buffer('SGD.step'), p.grad.buffer('SGD.step'), buf.buffer('SGD.step')],
-        groups(p.size),
-      );
-    });
+    // Whether each parameter's momentum buffer is new, read before buffer() creates it.
+    const first = this.params.map((_, i) => !this.state[i]!.has('momentum_buffer'));
+    stepGroups(
+      'sgd_step',
+      this.params,
+      3,
+      sgdSource,
+      (group) => {
+        const firsts = group.map((i) => (first[i] ? 1 : 0));
+        while (firsts.length < MAX_GROUP) firsts.push(0);
+        return [
+          this.nesterov ? 1 : 0,
+          useM ? 1 : 0,
+          f32(this.lr),
+          f32(this.momentum),
+          f32(this.dampening),
+          f32(this.weightDecay),
+          0,
+          0,
+          ...firsts,
+        ];
+      },
+      (i) => [
+        this.params[i]!.buffer('SGD.step'),
+        this.params[i]!.grad!.buffer('SGD.step'),
+        this.buffer(i, 'momentum_buffer').buffer('SGD.step'),
+      ],
+    );
     this.stepCount++;
   }
 }
 
 // ---------------------------------------------------------------------------------------------------------
-const adamSource = (amsgrad: boolean) => `
-struct U { n: u32, decoupled: u32, lr: f32, b1: f32, b2: f32, eps: f32, wd: f32, bc1: f32, bc2sqrt: f32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> p: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> g: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> m: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> v: array<vec4<f32>>;
-${amsgrad ? '@group(0) @binding(5) var<storage, read_write> vmax: array<vec4<f32>>;' : ''}
-${forEachVec4(`var pj = p[j];
-    var gj = g[j];
-    if (u.decoupled == 1u) { pj = pj * (1.0 - u.lr * u.wd); } else { gj = gj + u.wd * pj; }
-    let mj = u.b1 * m[j] + (1.0 - u.b1) * gj;
-    let vj = u.b2 * v[j] + (1.0 - u.b2) * gj * gj;
-    m[j] = mj;
-    v[j] = vj;
-    ${amsgrad ? 'let vv = max(vmax[j], vj); vmax[j] = vv;' : 'let vv = vj;'}
-    let denom = sqrt(vv) / u.bc2sqrt + u.eps;
-    p[j] = pj - (u.lr / u.bc1) * mj / denom;`)}`;
+const adamSource = (amsgrad: boolean) => (P: number) =>
+  groupSource(
+    'decoupled: u32, lr: f32, b1: f32, b2: f32, eps: f32, wd: f32, bc1: f32, bc2sqrt: f32',
+    [
+      { name: 'p', access: 'read_write' },
+      { name: 'g', access: 'read' },
+      { name: 'm', access: 'read_write' },
+      { name: 'v', access: 'read_write' },
+      ...(amsgrad ? [{ name: 'vmax', access: 'read_write' as const }] : []),
+    ],
+    P,
+    (k) => `var pj = p${k}[jj];
+        var gj = g${k}[jj];
+        if (u.decoupled == 1u) { pj = pj * (1.0 - u.lr * u.wd); } else { gj = gj + u.wd * pj; }
+        let mj = u.b1 * m${k}[jj] + (1.0 - u.b1) * gj;
+        let vj = u.b2 * v${k}[jj] + (1.0 - u.b2) * gj * gj;
+        m${k}[jj] = mj;
+        v${k}[jj] = vj;
+        ${amsgrad ? `let vv = max(vmax${k}[jj], vj); vmax${k}[jj] = vv;` : 'let vv = vj;'}
+        let denom = sqrt(vv) / u.bc2sqrt + u.eps;
+        p${k}[jj] = pj - (u.lr / u.bc1) * mj / denom;`,
+  );
 
 export interface AdamOptions {
   lr?: number;
@@ -214,9 +312,7 @@ export class Adam extends Optimizer {
   step(): void {
     const t = this.stepCount + 1;
     const [b1, b2] = this.betas;
-    const k = kernel(this.amsgrad ? 'adam_step_amsgrad' : 'adam_step', adamSource(this.amsgrad));
-    const u = [
-      0,
+    const words = [
       this.decoupled ? 1 : 0,
       f32(this.lr),
       f32(b1),
@@ -226,18 +322,20 @@ export class Adam extends Optimizer {
       f32(1 - b1 ** t),
       f32(Math.sqrt(1 - b2 ** t)),
     ];
-    this.params.forEach((p, i) => {
-      if (!p.grad) return;
-      const bufs = [
-        p.buffer('Adam.step'),
-        p.grad.buffer('Adam.step'),
+    stepGroups(
+      this.amsgrad ? 'adam_step_amsgrad' : 'adam_step',
+      this.params,
+      this.amsgrad ? 5 : 4,
+      adamSource(this.amsgrad),
+      () => words,
+      (i) => [
+        this.params[i]!.buffer('Adam.step'),
+        this.params[i]!.grad!.buffer('Adam.step'),
         this.buffer(i, 'exp_avg').buffer(),
         this.buffer(i, 'exp_avg_sq').buffer(),
-      ];
-      if (this.amsgrad) bufs.push(this.buffer(i, 'max_exp_avg_sq').buffer());
-      u[0] = p.size;
-      dispatch(k, u, bufs, groups(p.size));
-    });
+        ...(this.amsgrad ? [this.buffer(i, 'max_exp_avg_sq').buffer()] : []),
+      ],
+    );
     this.stepCount = t;
   }
 }
