@@ -271,7 +271,7 @@ if (memorySteps > 0) {
   const flat = samples.every((s) => s.gpuBytes === first.gpuBytes && s.tensors === first.tensors);
   memoryCheck = { steps, samples, flat };
   console.log(
-    `\nMemory over ${steps} AE steps (${samples.length} samples, one per epoch): GPU bytes in use ${first.gpuBytes} → ${last.gpuBytes}, live tensors ${first.tensors} → ${last.tensors}, RSS ${fmt(first.rssMb)} → ${fmt(last.rssMb)} MB: ${flat ? 'flat' : 'NOT flat'}`,
+    `\nMemory over ${steps} AE steps (${samples.length} samples, one per epoch): GPU bytes in use ${first.gpuBytes} → ${last.gpuBytes}, live tensors ${first.tensors} → ${last.tensors}, RSS ${fmt(first.rssMb)} → ${fmt(last.rssMb)} MB (range ${fmt(Math.min(...samples.map((s) => s.rssMb)))}–${fmt(Math.max(...samples.map((s) => s.rssMb)))}): ${flat ? 'flat' : 'NOT flat'}`,
   );
 }
 if (opts.json) writeJson(opts.json, { meta, images: data.length, batchSize, results, memoryCheck });
