@@ -1,16 +1,20 @@
 // Both GEMM bodies on this adapter: the blocked one (every adapter) and, where the adapter has 8-wide
-// subgroups, the subgroup-broadcast one. Each runs matmul/linear on awkward shapes, layouts and batch
+// subgroups, the subgroup-broadcast one, with B read from storage and through a packed texture. Each runs matmul/linear on awkward shapes, layouts and batch
 // broadcasts, and the PyTorch conv fixtures; conv also with a tiny column budget (batch chunking) and a long
 // weight-gradient K (split-K), against the TypeScript reference.
 import {
   conv2d,
   convTranspose2d,
+  emptyCache,
   type GemmBody,
   gemmBody,
+  gemmTexture,
   linear,
   matmul,
+  memory,
   setConvColumnBudget,
   setGemmBody,
+  setGemmTexture,
 } from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
 // Not in the public API: forces a GEMM config (same module instance as the package's under --conditions=source).
@@ -20,14 +24,17 @@ import { checkGrad, expectClose, fromRef, gpuSuite, R, randRef } from './helpers
 
 const t = gpuSuite('gemm bodies');
 const auto = gemmBody();
-const bodies: GemmBody[] = auto === 'subgroup' ? ['blocked', 'subgroup'] : ['blocked'];
+type Mode = 'blocked' | 'subgroup' | 'subgroup+texture';
+const bodies: Mode[] = auto === 'subgroup' ? ['blocked', 'subgroup', 'subgroup+texture'] : ['blocked'];
 
-async function withBody(body: GemmBody, fn: () => Promise<void>): Promise<void> {
-  setGemmBody(body);
+async function withBody(mode: Mode, fn: () => Promise<void>): Promise<void> {
+  setGemmBody(mode === 'blocked' ? 'blocked' : 'subgroup');
+  setGemmTexture(mode === 'subgroup+texture' ? 'always' : 'never');
   try {
     await fn();
   } finally {
     setGemmBody(null);
+    setGemmTexture('auto');
   }
 }
 
@@ -41,6 +48,8 @@ t('more row tiles than a grid dimension allows (70,000 one-row tiles) fold into 
 
 t('the default body is the subgroup one exactly when the adapter has 8-wide subgroups', () => {
   assert.ok(bodies.includes(auto));
+  assert.is(gemmTexture(), 'auto');
+  assert.throws(() => setGemmTexture('yes' as 'auto'), /gemm: unknown texture mode 'yes'/);
   assert.throws(() => setGemmBody('nope' as GemmBody), /gemm: unknown body 'nope'/);
 });
 
@@ -57,10 +66,21 @@ for (const body of bodies) {
         [65, 7, 4],
         [3, 130, 70],
         [128, 20, 2],
+        [40, 8195, 12], // K past the 2-D texture limit (8192 on lavapipe): B from storage
+        [20, 13, 4097], // N/4 = 1025 texels
+        [515, 12, 36], // 'auto' texture size: B row-major, read as vec4 by the pack
       ] as const) {
         const a = randRef([M, K], seed++);
         const b = randRef([K, N], seed++);
-        await expectClose(matmul(fromRef(a), fromRef(b)), R.matmul(a, b), `${body} ${M}x${K}x${N}`);
+        // fp32 sums of 8195 terms: absolute error up to ~1e-4 on results near 0.
+        const atol = K > 1000 ? 5e-4 : 1e-5;
+        await expectClose(
+          matmul(fromRef(a), fromRef(b)),
+          R.matmul(a, b),
+          `${body} ${M}x${K}x${N}`,
+          1e-4,
+          atol,
+        );
       }
     }),
   );
@@ -151,5 +171,25 @@ for (const body of bodies) {
     }),
   );
 }
+
+if (auto === 'subgroup')
+  t('[subgroup+texture] B is packed into a pooled scratch texture, counted with the buffers', () =>
+    withBody('subgroup+texture', async () => {
+      const a = randRef([33, 70], 71);
+      const b = randRef([70, 45], 72);
+      const [ta, tb] = [fromRef(a), fromRef(b)];
+      emptyCache();
+      const before = memory();
+      const c = matmul(ta, tb);
+      await expectClose(c, R.matmul(a, b), 'pooled texture');
+      const after = memory();
+      // The 12×72 texel texture (13,824 bytes) went back to the pool: only C is new in use, more is pooled.
+      assert.is(after.buffersInUse, before.buffersInUse + 1);
+      assert.is(before.bytesPooled, 0);
+      assert.is(after.bytesPooled, 12 * 72 * 16);
+      emptyCache();
+      assert.is(memory().bytesPooled, 0);
+    }),
+  );
 
 t.run();

@@ -34,7 +34,14 @@ export {
 } from './ops/conv.js';
 export * from './ops/elementwise.js';
 export { bceTerms, klTerms, reparameterize, sqDiff } from './ops/fused.js';
-export { type Body as GemmBody, gemmBody, setGemmBody } from './ops/gemm.js';
+export {
+  type Body as GemmBody,
+  gemmBody,
+  gemmTexture,
+  setGemmBody,
+  setGemmTexture,
+  type TextureMode as GemmTextureMode,
+} from './ops/gemm.js';
 export { type FusedActivation, linear, matmul, mm } from './ops/linalg.js';
 export * from './ops/movement.js';
 export { oneHot } from './ops/onehot.js';

@@ -126,11 +126,60 @@ export function freeBuffer(buf: GPUBuffer): void {
   list.push(buf);
 }
 
-/** Destroys every pooled (free) buffer; buffers held by live tensors are untouched. */
+// Scratch textures (rgba32float, sampled + storage) for kernels that repack an operand to read it through
+// texture loads (the GEMM's B on lavapipe). Pooled by size like buffers and counted with them: a kernel takes
+// one, packs, reads and returns it while encoding; the queue orders any later reuse after those dispatches.
+export interface ScratchTexture {
+  texture: GPUTexture;
+  binding: TextureBinding;
+  bytes: number;
+  key: string;
+}
+/** A texture view as a `dispatch` binding (in place of a storage buffer). */
+export class TextureBinding {
+  constructor(readonly view: GPUTextureView) {}
+}
+const TEXTURE_USAGE = 0x04 | 0x08; // TEXTURE_BINDING | STORAGE_BINDING
+const texPool = new Map<string, ScratchTexture[]>();
+
+export function allocTexture(width: number, height: number): ScratchTexture {
+  const key = `${width}x${height}`;
+  let t = texPool.get(key)?.pop();
+  if (t) {
+    stats.buffersPooled--;
+    stats.bytesPooled -= t.bytes;
+  } else {
+    const texture = runtime().device.createTexture({
+      size: [width, height],
+      format: 'rgba32float',
+      usage: TEXTURE_USAGE,
+    });
+    t = { texture, binding: new TextureBinding(texture.createView()), bytes: width * height * 16, key };
+    stats.created++;
+  }
+  stats.buffersInUse++;
+  stats.bytesInUse += t.bytes;
+  stats.peakBytes = Math.max(stats.peakBytes, stats.bytesInUse + stats.bytesPooled);
+  return t;
+}
+
+export function freeTexture(t: ScratchTexture): void {
+  stats.buffersInUse--;
+  stats.bytesInUse -= t.bytes;
+  stats.buffersPooled++;
+  stats.bytesPooled += t.bytes;
+  let list = texPool.get(t.key);
+  if (!list) texPool.set(t.key, (list = []));
+  list.push(t);
+}
+
+/** Destroys every pooled (free) buffer and scratch texture; buffers held by live tensors are untouched. */
 export function emptyCache(): void {
   flush();
   for (const list of pool.values()) for (const b of list) b.destroy();
   pool.clear();
+  for (const list of texPool.values()) for (const t of list) t.texture.destroy();
+  texPool.clear();
   // Idle readback staging buffers too (one as large as the largest tensor ever read stays otherwise).
   for (const b of readPool.splice(0)) b.destroy();
   stats.buffersPooled = 0;
@@ -251,12 +300,12 @@ export const i32 = (v: number): UWord => ({ i: v });
 
 /**
  * Encodes one compute dispatch. Binding 0 is the uniform block (when `uniforms` is non-empty), then the
- * storage buffers in the order given. The uniform words are packed into this submit's uniform buffer.
+ * storage buffers (or texture views) in the order given. The uniform words are packed into this submit's uniform buffer.
  */
 export function dispatch(
   k: Kernel,
   uniforms: readonly UWord[],
-  buffers: readonly GPUBuffer[],
+  buffers: readonly (GPUBuffer | TextureBinding)[],
   groups: readonly [number, number?, number?],
   label?: string,
 ): void {
@@ -279,7 +328,8 @@ export function dispatch(
   let binding = 0;
   if (uniforms.length)
     entries.push({ binding: binding++, resource: { buffer: uniformBuffer(), offset, size: bytes } });
-  for (const b of buffers) entries.push({ binding: binding++, resource: { buffer: b } });
+  for (const b of buffers)
+    entries.push({ binding: binding++, resource: b instanceof TextureBinding ? b.view : { buffer: b } });
   const [x, y = 1, z = 1] = groups;
   if (x > r.maxWorkgroupsPerDim || y > r.maxWorkgroupsPerDim || z > r.maxWorkgroupsPerDim)
     throw new Error(

@@ -16,9 +16,12 @@
 //    the speed is set by how many multiply-adds each loaded value feeds: here 8·G per B value and 4·H per
 //    A value, with each A load serving 8 rows. Measured (bench, 2-core EPYC): 25–37 GFLOP/s vs 10–14 for the
 //    blocked body on the same adapter.
+//    Texture loads cost lavapipe about a third of storage loads per value, so by default this body first packs
+//    B into a scratch rgba32float texture (texel (n/4, k) = B[k, n..n+3], zero-padded to K % 4 = 0) with one
+//    small dispatch and reads it with textureLoad: 1.15–1.35× on the seed GEMMs (bench/gemm-variants.ts).
 //  • `blocked` — portable: each invocation owns a TM×(4·H) block of C and loads its own A rows and B columns;
 //    used on every other adapter (GPUs, OpenGL compat without subgroups).
-import { dispatch, kernelFor, runtime } from '../gpu.js';
+import { allocTexture, dispatch, freeTexture, kernelFor, runtime } from '../gpu.js';
 
 /** A matrix in a buffer (element units). `bs`: strides of up to 4 broadcast batch dims (0: broadcast). */
 export interface MatDesc {
@@ -44,6 +47,8 @@ export interface GemmConfig {
   /** blocked only: workgroup size along N and M. */
   wgx: number;
   wgy: number;
+  /** subgroup only: read B through a packed scratch texture (used when the problem allows it). */
+  btex?: boolean;
 }
 
 export interface GemmProblem {
@@ -87,6 +92,21 @@ export function setGemmBody(body: Body | null): void {
 export function subgroup8(): boolean {
   const r = runtime();
   return r.device.features.has('subgroups' as GPUFeatureName) && r.adapter.subgroupSize === 8;
+}
+
+export type TextureMode = 'auto' | 'always' | 'never';
+let texMode: TextureMode = 'auto';
+/**
+ * When the subgroup body reads B through a packed texture: 'auto' (default) for problems with enough rows to
+ * repay the pack, 'always' wherever it fits (tests), 'never'.
+ */
+export function setGemmTexture(mode: TextureMode): void {
+  if (mode !== 'auto' && mode !== 'always' && mode !== 'never')
+    throw new Error(`gemm: unknown texture mode '${String(mode)}' (expected 'auto', 'always' or 'never')`);
+  texMode = mode;
+}
+export function gemmTexture(): TextureMode {
+  return texMode;
 }
 
 /** The GEMM body matmul/linear/conv use on this adapter now. */
@@ -147,7 +167,8 @@ struct U { M: u32, N: u32, K: u32, ochunk: u32, S: u32, brank: u32, biasOff: u32
 interface Variant {
   cfg: GemmConfig;
   am: AMode;
-  bm: BMode;
+  /** 'tex': B packed into a texture (subgroup body). */
+  bm: BMode | 'tex';
   cm: CMode;
   splitA: boolean;
   splitC: boolean;
@@ -198,6 +219,8 @@ function source(v: Variant): string {
   // B: the 4×4 block B[k..k+3, n..n+3] of column pointer pb (= offset of column n) as 4 rows.
   // k4: the 4 columns are read along k and transposed (free in lavapipe's SoA registers).
   const bRows = (h: number, guard: boolean): string[] => {
+    // Rows ≥ K of the texture are zeros: no guard.
+    if (bm === 'tex') return qs.map((q) => `textureLoad(tb, vec2<u32>(cb${h}, k + ${q}u), 0)`);
     if (bm === 'f4')
       return qs.map((q) => {
         const ld = `b4[(qb${h} + (k + ${q}u) * u.b.rs) >> 2u]`;
@@ -242,7 +265,8 @@ function source(v: Variant): string {
   };
 
   const bindA = am === 'k4' ? 'a4: array<vec4<f32>>' : 'a: array<f32>';
-  const bindB = bm === 'scalar' ? 'b: array<f32>' : 'b4: array<vec4<f32>>';
+  const bindB =
+    bm === 'tex' ? 'var tb: texture_2d<f32>' : bm === 'scalar' ? 'b: array<f32>' : 'b4: array<vec4<f32>>';
   const bindC = cm === 'f4' ? 'c4: array<vec4<f32>>' : 'c: array<f32>';
 
   // Rows and columns this invocation touches.
@@ -256,14 +280,19 @@ function source(v: Variant): string {
   const colsSetup = hs.flatMap((h) => {
     const n = `n${h}`;
     const lines = [`let ${n} = ${colOf(h)};`];
-    if (bm === 'f4') lines.push(`let pb${h} = zb + min(${n}, u.N - 4u) * u.b.cs;`);
+    if (bm === 'tex') lines.push(`let cb${h} = min(${n}, u.N - 1u) >> 2u;`);
+    else if (bm === 'f4') lines.push(`let pb${h} = zb + min(${n}, u.N - 4u) * u.b.cs;`);
     else lines.push(...qs.map((j) => `let pb${h}_${j} = zb + min(${n} + ${j}u, u.N - 1u) * u.b.cs;`));
     return lines;
   });
 
   const rowsPtr = R(v.cfg.rows).map((i) => `let qa${i} = pa${i} + oa;`);
   const colsPtr = hs.flatMap((h) =>
-    bm === 'f4' ? [`let qb${h} = pb${h} + ob;`] : qs.map((j) => `let qb${h}_${j} = pb${h}_${j} + ob;`),
+    bm === 'tex'
+      ? []
+      : bm === 'f4'
+        ? [`let qb${h} = pb${h} + ob;`]
+        : qs.map((j) => `let qb${h}_${j} = pb${h}_${j} + ob;`),
   );
   const biasAt = (m: string, n: string) =>
     v.bias === 'n' ? ` + bias[u.biasOff + ${n}]` : v.bias === 'm' ? ` + bias[u.biasOff + ${m}]` : '';
@@ -313,7 +342,7 @@ function source(v: Variant): string {
 
   return `${sub ? 'enable subgroups;\n' : ''}${UNIFORM}
 @group(0) @binding(1) var<storage, read> ${bindA};
-@group(0) @binding(2) var<storage, read> ${bindB};
+@group(0) @binding(2) ${bm === 'tex' ? '' : 'var<storage, read> '}${bindB};
 @group(0) @binding(3) var<storage, read_write> ${bindC};
 ${v.bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
 @compute @workgroup_size(${sub ? 8 : v.cfg.wgx}, ${sub ? 1 : v.cfg.wgy}, 1)
@@ -446,7 +475,8 @@ function gemmNoSwap(p: GemmProblem): void {
   const ry = Math.ceil(tilesY / maxDim);
   const gy = Math.ceil(tilesY / ry);
   words.push(ry, gy, 0, 0);
-  const bufs = [p.bufA, p.bufB, p.bufC, ...(p.bias ? [p.bias.buf] : [])];
+  const tex = v.bm === 'tex' ? packB(p) : null;
+  const bufs = [p.bufA, tex ? tex.binding : p.bufB, p.bufC, ...(p.bias ? [p.bias.buf] : [])];
   const gz = nb * S * ry;
   dispatch(
     kernelFor(`gemm|${variantKey(v)}`, () => source(v)),
@@ -455,14 +485,83 @@ function gemmNoSwap(p: GemmProblem): void {
     [Math.ceil(N / tileN(cfg)), gy, gz],
     `gemm:${p.op} ${M}x${N}x${K}${p.outer ? `x${p.outer.n}` : ''}${batch.length ? ` b${nb}` : ''}`,
   );
+  if (tex) freeTexture(tex);
+}
+
+// B through a texture: the problem must have one B for all batch entries and no outer sum, and fit the
+// adapter's 2-D texture size (⌈N/4⌉ texels wide, K rounded up to 4 high). The pack costs about as much per
+// B value as 100–400 rows of multiply-adds, so only problems with many rows use it (bench/gemm-variants.ts:
+// 128×784×400 is slower with it, 6272×1024×128 1.35× faster).
+const TEX_MIN_ROWS = 512;
+function texFits(p: GemmProblem, minRows: number): boolean {
+  const max = runtime().device.limits.maxTextureDimension2D;
+  return (
+    p.M >= minRows &&
+    !p.outer &&
+    !p.b.split &&
+    (p.b.bs ?? []).every((s) => s === 0) &&
+    Math.ceil(p.N / 4) <= max &&
+    Math.ceil(p.K / 4) * 4 <= max
+  );
+}
+
+// Texel (c, r) = B[r, 4c..4c+3] (zeros past K and N). `f4`: B row-major with aligned rows, read as vec4.
+const packSource = (
+  f4: boolean,
+) => `struct P { K: u32, N: u32, off: u32, rs: u32, cs: u32, W: u32, H: u32, p: u32 }
+@group(0) @binding(0) var<uniform> u: P;
+@group(0) @binding(1) var<storage, read> ${f4 ? 'b4: array<vec4<f32>>' : 'b: array<f32>'};
+@group(0) @binding(2) var t: texture_storage_2d<rgba32float, write>;
+@compute @workgroup_size(8, 8, 1)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let c = g.x;
+  let r = g.y;
+  if (c >= u.W || r >= u.H) { return; }
+  var v = vec4<f32>(0.0);
+  if (r < u.K) {
+    let base = u.off + r * u.rs;
+    ${
+      f4
+        ? 'v = b4[(base >> 2u) + c];'
+        : `for (var j = 0u; j < 4u; j = j + 1u) {
+      let n = 4u * c + j;
+      if (n < u.N) { v[j] = b[base + n * u.cs]; }
+    }`
+    }
+  }
+  textureStore(t, vec2<u32>(c, r), v);
+}`;
+
+/** Packs the problem's B into a scratch texture (the caller frees it after encoding the GEMM). */
+function packB(p: GemmProblem) {
+  const W = Math.ceil(p.N / 4);
+  const H = Math.ceil(p.K / 4) * 4; // (K, N/4) texels
+  const tex = allocTexture(W, H);
+  const f4 = p.b.cs === 1 && isAligned(p.N, p.b.off, p.b.rs);
+  dispatch(
+    kernelFor(`gemm_pack_b|${+f4}`, () => packSource(f4)),
+    [p.K, p.N, p.b.off, p.b.rs, p.b.cs, W, H, 0],
+    [p.bufB, tex.binding],
+    [Math.ceil(W / 8), Math.ceil(H / 8)],
+    `gemm:${p.op} pack B ${p.K}x${p.N}`,
+  );
+  return tex;
 }
 
 /** The kernel variant a problem needs: its config and operand modes (what the pipeline is specialised on). */
 function variantOf(p: GemmProblem): Variant {
+  const base = p.config ?? pickConfig(p.M, p.N);
+  const bt =
+    base.body === 'subgroup' &&
+    (p.config ? !!p.config.btex : texMode !== 'never') &&
+    texFits(p, p.config || texMode === 'always' ? 1 : TEX_MIN_ROWS);
+  // With cheap B loads, larger tiles win: 24 rows × 64 columns (bench/gemm-variants.ts st3.2 vs st2.1/2.2;
+  // the two big seed conv layers, fwd+bwd: 268–288 ms vs 276–298 with st2.2).
+  const cfg = bt && !p.config ? { ...base, rows: 3, h: p.N > 32 ? 2 : 1, btex: true } : { ...base, btex: bt };
   return {
-    cfg: p.config ?? pickConfig(p.M, p.N),
+    cfg,
     am: aMode(p),
-    bm: bMode(p),
+    bm: bt ? 'tex' : bMode(p),
     cm: cMode(p),
     splitA: !!p.a.split,
     splitC: !!p.c.split,

@@ -82,12 +82,20 @@ function random(normal: boolean, shape: Shape, a: number, b: number): Tensor {
   return y;
 }
 
-/** Uniform samples in [low, high) (default [0, 1)). */
-export function rand(shape: Shape, opts: { low?: number; high?: number } = {}): Tensor {
-  return random(false, shape, opts.low ?? 0, opts.high ?? 1);
+/** Uniform samples in [low, high) (default [0, 1)); `requiresGrad` makes the result a leaf that records. */
+export function rand(
+  shape: Shape,
+  opts: { low?: number; high?: number; requiresGrad?: boolean } = {},
+): Tensor {
+  const y = random(false, shape, opts.low ?? 0, opts.high ?? 1);
+  return opts.requiresGrad ? y.requiresGrad_(true) : y;
 }
-/** Normal samples with the given mean and std (default 0, 1). */
-export function randn(shape: Shape, opts: { mean?: number; std?: number } = {}): Tensor {
+/** Normal samples with the given mean and std (default 0, 1); `requiresGrad` as for `rand`. */
+export function randn(
+  shape: Shape,
+  opts: { mean?: number; std?: number; requiresGrad?: boolean } = {},
+): Tensor {
   if ((opts.std ?? 1) < 0) throw new Error(`randn: std must be ≥ 0, got ${opts.std}`);
-  return random(true, shape, opts.mean ?? 0, opts.std ?? 1);
+  const y = random(true, shape, opts.mean ?? 0, opts.std ?? 1);
+  return opts.requiresGrad ? y.requiresGrad_(true) : y;
 }
