@@ -130,4 +130,13 @@ t('shapes, sizes not a multiple of 4, empty', async () => {
   assert.is((await rand([]).toArray()).length, 1);
 });
 
+t('requiresGrad: a leaf that records, like torch.randn(..., requires_grad=True)', async () => {
+  const w = randn([4, 3], { requiresGrad: true });
+  const u = rand([4, 3], { low: -1, high: 1, requiresGrad: true });
+  assert.ok(w.requiresGrad && u.requiresGrad);
+  w.mul(u).sum().backward();
+  assert.equal([...(await w.grad!.toArray())], [...(await u.toArray())]);
+  assert.equal([...(await u.grad!.toArray())], [...(await w.toArray())]);
+});
+
 t.run();
