@@ -5,6 +5,7 @@ import {
   bceTerms,
   conv2d,
   convTranspose2d,
+  fusedSum,
   klTerms,
   linear,
   reparameterize,
@@ -52,6 +53,46 @@ t('sqDiff, klTerms, reparameterize: values and gradients (awkward sizes, 1 to 10
       ([x, y, z]) => ternary(x!, y!, z!, (m, lv, eps) => m + eps * Math.exp(0.5 * lv)),
     );
   }
+});
+
+t('fusedSum: scale·Σ of the terms in one reduction (1 to 100,352 elements), gradients', async () => {
+  const total = (f: (x: number, y: number) => number, s: number) => (xs: R.RefTensor[]) => {
+    let acc = 0;
+    for (let i = 0; i < xs[0]!.data.length; i++) acc += f(xs[0]!.data[i]!, xs[1]!.data[i]!);
+    return R.ref([], [acc * s]);
+  };
+  const sq = (p: number, q: number) => (p - q) ** 2;
+  const kl = (m: number, lv: number) => -0.5 * (1 + lv - m * m - Math.exp(lv));
+  const bce = (p: number, y: number) => -(y * clog(p) + (1 - y) * clog(1 - p));
+  for (const n of [1, 7, 65, 1001]) {
+    const a = randRef([n], 3 * n);
+    const b = randRef([n], 3 * n + 1);
+    await checkGrad(`sqDiff_sum ${n}`, [a, b], ([x, y]) => fusedSum('sqDiff', [x!, y!], 0.5), total(sq, 0.5));
+    await checkGrad(`klTerms_sum ${n}`, [a, b], ([x, y]) => fusedSum('klTerms', [x!, y!]), total(kl, 1));
+    const p = randRef([n], 3 * n + 2, 0.05, 0.95);
+    const y = randRef([n], 3 * n + 3, 0, 1);
+    await checkGrad(
+      `bceTerms_sum ${n}`,
+      [p, y],
+      ([u, v]) => fusedSum('bceTerms', [u!, v!], 1 / n),
+      total(bce, 1 / n),
+    );
+  }
+  // A 128×784 batch (several reduction passes): the same as sqDiff(…).mean(), values and gradients.
+  const a = randRef([128, 784], 91);
+  const b = randRef([128, 784], 92);
+  const [x1, x2] = [fromRef(a, { requiresGrad: true }), fromRef(a, { requiresGrad: true })];
+  const fusedMean = fusedSum('sqDiff', [x1, fromRef(b)], 1 / a.data.length);
+  const composed = sqDiff(x2, fromRef(b)).mean();
+  R.assertClose(await fusedMean.toArray(), await composed.toArray(), { rtol: 1e-5, what: 'fused mean' });
+  fusedMean.backward();
+  composed.backward();
+  R.assertClose(await x1.grad!.toArray(), await x2.grad!.toArray(), { rtol: 1e-6, what: 'fused mean grad' });
+  // Empty: the sum is 0 (and the mean NaN, as torch.mean of an empty tensor).
+  assert.equal([...(await fusedSum('sqDiff', [tensor([]), tensor([])]).toArray())], [0]);
+  assert.ok(Number.isNaN((await mseLoss(tensor([]), tensor([])).toArray())[0]!));
+  assert.throws(() => fusedSum('sqDiff', [tensor([1, 2])]), /sqDiff_sum: expected 2 inputs, got 1/);
+  assert.throws(() => fusedSum('sqDiff', [tensor([1, 2]), tensor([1, 2, 3])]), /sqDiff_sum/);
 });
 
 t('bceTerms: values and gradients inside (0, 1); PyTorch clamping at p = 0 and 1', async () => {

@@ -1,6 +1,6 @@
 // Losses (torch.nn.functional names in camelCase): fused elementwise terms (one kernel each way, see
 // @wgrad/tensor's ops/fused.ts) or compositions of tensor ops, then the reduction.
-import { bceTerms, fmtShape, klTerms, sqDiff, type Tensor } from '@wgrad/tensor';
+import { bceTerms, fmtShape, fusedSum, klTerms, sqDiff, type Tensor } from '@wgrad/tensor';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -8,6 +8,21 @@ function reduce(t: Tensor, reduction: Reduction): Tensor {
   if (reduction === 'none') return t;
   if (reduction === 'sum') return t.sum();
   if (reduction === 'mean') return t.mean();
+  throw new Error(`loss: reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
+}
+
+/** A fused op's terms reduced: 'sum'/'mean' as one reduction reading the inputs (fusedSum), 'none' elementwise. */
+function reduceFused(
+  op: 'bceTerms' | 'sqDiff' | 'klTerms',
+  a: Tensor,
+  b: Tensor,
+  reduction: Reduction,
+  meanOver = a.size,
+): Tensor {
+  if (reduction === 'none')
+    return op === 'sqDiff' ? sqDiff(a, b) : op === 'bceTerms' ? bceTerms(a, b) : klTerms(a, b);
+  if (reduction === 'sum') return fusedSum(op, [a, b]);
+  if (reduction === 'mean') return fusedSum(op, [a, b], meanOver === 0 ? Number.NaN : 1 / meanOver);
   throw new Error(`loss: reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
 }
 
@@ -20,7 +35,7 @@ function sameShape(op: string, input: Tensor, target: Tensor): void {
 
 export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
   sameShape('mseLoss', input, target);
-  return reduce(sqDiff(input, target), opts.reduction ?? 'mean');
+  return reduceFused('sqDiff', input, target, opts.reduction ?? 'mean');
 }
 
 export function l1Loss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
@@ -38,9 +53,8 @@ export function bceLoss(
   opts: { reduction?: Reduction; weight?: Tensor } = {},
 ): Tensor {
   sameShape('bceLoss', input, target);
-  let l = bceTerms(input, target);
-  if (opts.weight) l = l.mul(opts.weight);
-  return reduce(l, opts.reduction ?? 'mean');
+  if (!opts.weight) return reduceFused('bceTerms', input, target, opts.reduction ?? 'mean');
+  return reduce(bceTerms(input, target).mul(opts.weight), opts.reduction ?? 'mean');
 }
 
 /** Binary cross-entropy on logits, computed stably as softplus(x) − x·y. */
@@ -69,9 +83,11 @@ export function klNormal(mu: Tensor, logvar: Tensor, opts: { reduction?: Reducti
   const reduction = opts.reduction ?? 'sum';
   if (reduction !== 'sum' && reduction !== 'mean' && reduction !== 'none')
     throw new Error(`klNormal: reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
+  // 'mean': per-sample sums averaged over the batch = the total over the first dim's length.
+  if (reduction !== 'none')
+    return reduceFused('klTerms', mu, logvar, reduction, mu.shape.length > 1 ? mu.shape[0]! : mu.size);
   const terms = klTerms(mu, logvar);
-  if (reduction === 'sum') return terms.sum();
   const perSample =
     mu.shape.length > 1 ? terms.sum(Array.from({ length: mu.shape.length - 1 }, (_, i) => i + 1)) : terms;
-  return reduction === 'none' ? perSample : perSample.mean();
+  return perSample;
 }

@@ -33,7 +33,7 @@ export {
   setConvColumnBudget,
 } from './ops/conv.js';
 export * from './ops/elementwise.js';
-export { bceTerms, klTerms, reparameterize, sqDiff } from './ops/fused.js';
+export { bceTerms, fusedSum, klTerms, reparameterize, sqDiff } from './ops/fused.js';
 export {
   type Body as GemmBody,
   gemmBody,
@@ -42,7 +42,7 @@ export {
   setGemmTexture,
   type TextureMode as GemmTextureMode,
 } from './ops/gemm.js';
-export { type FusedActivation, linear, matmul, mm } from './ops/linalg.js';
+export { addmm, type FusedActivation, linear, matmul, mm } from './ops/linalg.js';
 export * from './ops/movement.js';
 export { oneHot } from './ops/onehot.js';
 export { avgPool2d, interpolate, maxPool2d, type PoolOptions, upsampleNearest2d } from './ops/pool.js';

@@ -13,7 +13,7 @@ import {
   Sigmoid,
   uniformParam,
 } from '@wgrad/nn';
-import { concat, fmtShape, oneHot, randn, reparameterize, type Tensor, zeros } from '@wgrad/tensor';
+import { addmm, concat, fmtShape, oneHot, randn, reparameterize, type Tensor, zeros } from '@wgrad/tensor';
 import { type AELossTerms, aeLoss } from './loss.js';
 
 /** An encoder producing the parameters of a diagonal Gaussian q(z|x). */
@@ -248,11 +248,12 @@ export class TwoLayerAE extends AE {
       this.a = uniformParam([d], kaimingUniformBound(h));
     }
   }
+  // relu(x·V + b) and z·W + a, each one GEMM with the bias (and relu) in its epilogue.
   encode(x: Tensor): Tensor {
-    return x.matmul(this.V).add(this.b).relu();
+    return addmm(this.b, x, this.V, { activation: 'relu' });
   }
   decode(z: Tensor): Tensor {
-    return z.matmul(this.W).add(this.a);
+    return addmm(this.a, z, this.W);
   }
 }
 

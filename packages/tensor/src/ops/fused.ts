@@ -4,6 +4,7 @@
 // upstream gradient `$g` (the last operand). Operands must have the same shape (losses check it first).
 import { record, type Tensor } from '../tensor.js';
 import { assertSameShape, mapElementwise } from './elementwise.js';
+import { sumOfExpr } from './reduce.js';
 
 interface FusedRule {
   arity: number;
@@ -44,14 +45,18 @@ const FUSED: Record<FusedOp, FusedRule> = {
   },
 };
 
-export function fused(op: FusedOp, inputs: readonly Tensor[]): Tensor {
-  const rule = FUSED[op];
+function check(op: string, rule: FusedRule, inputs: readonly Tensor[]): void {
   if (inputs.length !== rule.arity)
     throw new Error(`${op}: expected ${rule.arity} inputs, got ${inputs.length}`);
   for (const t of inputs) {
     assertSameShape(op, inputs[0]!, t);
     if (t.dtype !== 'float32') throw new Error(`${op}: expected float32 inputs, got ${t.dtype}`);
   }
+}
+
+export function fused(op: FusedOp, inputs: readonly Tensor[]): Tensor {
+  const rule = FUSED[op];
+  check(op, rule, inputs);
   const prelude = op === 'bceTerms' ? CLOG : '';
   const y = mapElementwise(op, rule.expr, inputs, { prelude });
   const g = `v${rule.arity}`;
@@ -59,6 +64,31 @@ export function fused(op: FusedOp, inputs: readonly Tensor[]): Tensor {
     rule.grads.map((e, i) =>
       e && inputs[i]!.requiresGrad
         ? mapElementwise(`${op}_grad${i}`, e.replaceAll('$g', g), [...inputs, grad], { prelude })
+        : null,
+    ),
+  );
+}
+
+/**
+ * scale · Σ of a fused op's terms over all elements, as a 0-d tensor: the reduction reads the inputs directly
+ * (no tensor of terms), and the backward is the op's gradient with the upstream scalar read as one element
+ * (no expanded gradient). Losses use it for their 'sum' and 'mean' reductions.
+ */
+export function fusedSum(
+  op: 'bceTerms' | 'sqDiff' | 'klTerms',
+  inputs: readonly Tensor[],
+  scale = 1,
+): Tensor {
+  const rule = FUSED[op];
+  const name = `${op}_sum`;
+  check(name, rule, inputs);
+  const prelude = op === 'bceTerms' ? CLOG : '';
+  const y = sumOfExpr(name, rule.expr, inputs, scale, prelude);
+  const g = `(v${rule.arity} * v${rule.arity + 1})`; // upstream scalar · scale
+  return record(name, y, inputs, (grad) =>
+    rule.grads.map((e, i) =>
+      e && inputs[i]!.requiresGrad
+        ? mapElementwise(`${name}_grad${i}`, e.replaceAll('$g', g), [...inputs, grad, scale], { prelude })
         : null,
     ),
   );

@@ -490,9 +490,11 @@ function gemmNoSwap(p: GemmProblem): void {
 
 // B through a texture: the problem must have one B for all batch entries and no outer sum, and fit the
 // adapter's 2-D texture size (⌈N/4⌉ texels wide, K rounded up to 4 high). The pack costs about as much per
-// B value as 100–400 rows of multiply-adds, so only problems with many rows use it (bench/gemm-variants.ts:
-// 128×784×400 is slower with it, 6272×1024×128 1.35× faster).
+// B value as 100–400 rows of multiply-adds, and its dispatch is not free, so only large problems with many
+// rows use it (bench/gemm-variants.ts: 128×784×400 and 784×128×32 are slower with it, 6272×1024×128 1.35×
+// faster).
 const TEX_MIN_ROWS = 512;
+const TEX_MIN_MACS = 1 << 24;
 function texFits(p: GemmProblem, minRows: number): boolean {
   const max = runtime().device.limits.maxTextureDimension2D;
   return (
@@ -554,7 +556,9 @@ function variantOf(p: GemmProblem): Variant {
   const bt =
     base.body === 'subgroup' &&
     (p.config ? !!p.config.btex : texMode !== 'never') &&
-    texFits(p, p.config || texMode === 'always' ? 1 : TEX_MIN_ROWS);
+    (p.config || texMode === 'always'
+      ? texFits(p, 1)
+      : texFits(p, TEX_MIN_ROWS) && p.M * p.N * p.K >= TEX_MIN_MACS);
   // With cheap B loads, larger tiles win: 24 rows × 64 columns (bench/gemm-variants.ts st3.2 vs st2.1/2.2;
   // the two big seed conv layers, fwd+bwd: 268–288 ms vs 276–298 with st2.2).
   const cfg = bt && !p.config ? { ...base, rows: 3, h: p.N > 32 ? 2 : 1, btex: true } : { ...base, btex: bt };

@@ -114,10 +114,33 @@ export interface FusedActivation {
  */
 export function linear(x: Tensor, w: Tensor, b?: Tensor | null, opts: FusedActivation = {}): Tensor {
   const op = 'linear';
+  if (w.shape.length !== 2) throw new Error(`${op}: weight must be 2-D (out, in), got ${fmtShape(w.shape)}`);
+  return affine(op, x, w, true, b ?? null, opts);
+}
+
+/**
+ * torch.addmm for a bias row: y = bias + x·w for x (…, K), w (K, N), bias (N), with the bias (and optionally
+ * relu) applied in the GEMM's epilogue: one kernel for `x.matmul(w).add(bias)` (`.relu()`). Unlike
+ * torch.addmm, x may have leading batch dims (as for linear).
+ */
+export function addmm(bias: Tensor, x: Tensor, w: Tensor, opts: FusedActivation = {}): Tensor {
+  const op = 'addmm';
+  if (w.shape.length !== 2) throw new Error(`${op}: weight must be 2-D (in, out), got ${fmtShape(w.shape)}`);
+  return affine(op, x, w, false, bias, opts);
+}
+
+/** y = x·W + b with W = wᵀ (`wt`, w is (out, in)) or W = w (w is (in, out)); x (…, in), b (out). */
+function affine(
+  op: string,
+  x: Tensor,
+  w: Tensor,
+  wt: boolean,
+  b: Tensor | null,
+  opts: FusedActivation,
+): Tensor {
   if (x.dtype !== 'float32' || w.dtype !== 'float32')
     throw new Error(`${op}: expected float32 operands, got ${x.dtype} and ${w.dtype}`);
-  if (w.shape.length !== 2) throw new Error(`${op}: weight must be 2-D (out, in), got ${fmtShape(w.shape)}`);
-  const [out, inF] = w.shape as [number, number];
+  const [out, inF] = (wt ? w.shape : [w.shape[1], w.shape[0]]) as [number, number];
   if (x.shape.length < 1 || x.shape[x.shape.length - 1] !== inF)
     throw new Error(
       `${op}: input ${fmtShape(x.shape)} does not end in the weight's in_features ${inF} (weight ${fmtShape(w.shape)})`,
@@ -129,7 +152,8 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null, opts: FusedActiv
   const act = opts.activation ?? null;
   if (act !== null && act !== 'relu')
     throw new Error(`${op}: activation must be 'relu' or null, got '${String(act)}'`);
-  const y2 = gemm(op, asView(x2), transposed(asView(w)), b ?? undefined, undefined, act ?? undefined);
+  const W = (v: MatView) => (wt ? transposed(v) : v); // (in, out)
+  const y2 = gemm(op, asView(x2), W(asView(w)), b ?? undefined, undefined, act ?? undefined);
   const y = reshape(y2, [...lead, out]);
   x2.dispose();
   y2.dispose();
@@ -137,10 +161,15 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null, opts: FusedActiv
     const g = act ? reluGradFromOutput(y, g0) : g0;
     const g2 = reshape(g, [shapeSize(lead), out]);
     const xx = reshape(x, [shapeSize(lead), inF]);
-    const gx2 = x.requiresGrad ? gemm(op, asView(g2), asView(w)) : null;
+    const gx2 = x.requiresGrad ? gemm(op, asView(g2), transposed(W(asView(w)))) : null;
     const gx = gx2 ? reshape(gx2, [...x.shape]) : null;
     gx2?.dispose();
-    const gw = w.requiresGrad ? gemm(op, transposed(asView(g2)), asView(xx)) : null;
+    // dW = xᵀ·g (in, out); for w = Wᵀ, dw = gᵀ·x (out, in).
+    const gw = w.requiresGrad
+      ? wt
+        ? gemm(op, transposed(asView(g2)), asView(xx))
+        : gemm(op, transposed(asView(xx)), asView(g2))
+      : null;
     const gb = b?.requiresGrad ? sum(g2, 0) : null;
     g2.dispose();
     xx.dispose();
