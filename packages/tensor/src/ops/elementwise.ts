@@ -192,10 +192,12 @@ export function mapElementwise(
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Unary primitives: WGSL expression of `v0` (and params p0, p1), backward given x, y = f(x) and dy.
+// Unary primitives: WGSL expression of `v0` (and params u.p0, u.p1), and the backward as one kernel: a WGSL
+// expression of X (the input), Y (the output) and G (the upstream gradient); the backward runs untracked, so
+// it needs no rule of its own.
 type UnaryRule = {
   expr: string;
-  grad: ((x: Tensor, y: Tensor, g: Tensor, p0: number, p1: number) => Tensor) | null;
+  grad: string | null;
 };
 export type UnaryOp =
   | 'neg'
@@ -218,18 +220,20 @@ export type UnaryOp =
   | 'step'
   | 'clamp';
 
+const SIGMOID = (v: string) => `select(exp(${v}) / (1.0 + exp(${v})), 1.0 / (1.0 + exp(-${v})), ${v} >= 0.0)`;
+
 const UNARY: Record<UnaryOp, UnaryRule> = {
-  neg: { expr: '-v0', grad: (_x, _y, g) => neg(g) },
-  exp: { expr: 'exp(v0)', grad: (_x, y, g) => mul(g, y) },
-  log: { expr: 'log(v0)', grad: (x, _y, g) => div(g, x) },
-  sqrt: { expr: 'sqrt(v0)', grad: (_x, y, g) => div(mul(g, 0.5), y) },
-  rsqrt: { expr: 'inverseSqrt(v0)', grad: (_x, y, g) => mul(g, mul(pow(y, 3), -0.5)) },
-  reciprocal: { expr: '1.0 / v0', grad: (_x, y, g) => mul(g, mul(square(y), -1)) },
-  abs: { expr: 'abs(v0)', grad: (x, _y, g) => mul(g, sign(x)) },
+  neg: { expr: '-v0', grad: '-G' },
+  exp: { expr: 'exp(v0)', grad: 'G * Y' },
+  log: { expr: 'log(v0)', grad: 'G / X' },
+  sqrt: { expr: 'sqrt(v0)', grad: 'G * 0.5 / Y' },
+  rsqrt: { expr: 'inverseSqrt(v0)', grad: 'G * (Y * Y * Y * -0.5)' },
+  reciprocal: { expr: '1.0 / v0', grad: 'G * -(Y * Y)' },
+  abs: { expr: 'abs(v0)', grad: 'G * sign(X)' },
   sign: { expr: 'sign(v0)', grad: null },
-  square: { expr: 'v0 * v0', grad: (x, _y, g) => mul(g, mul(x, 2)) },
-  sin: { expr: 'sin(v0)', grad: (x, _y, g) => mul(g, cos(x)) },
-  cos: { expr: 'cos(v0)', grad: (x, _y, g) => mul(g, neg(sin(x))) },
+  square: { expr: 'v0 * v0', grad: 'G * (X * 2.0)' },
+  sin: { expr: 'sin(v0)', grad: 'G * cos(X)' },
+  cos: { expr: 'cos(v0)', grad: 'G * -sin(X)' },
   // tanh(x) = 1 - 2/(exp(2x)+1) stays finite for large |x| (WGSL's tanh may overflow on some drivers); it
   // cancels near 0 (5% error at 1e-6, lavapipe's builtin too), so small |x| uses the Taylor series.
   tanh: {
@@ -237,42 +241,48 @@ const UNARY: Record<UnaryOp, UnaryRule> = {
       'select(select(1.0 - 2.0 / (exp(2.0 * v0) + 1.0), sign(v0), abs(v0) > 15.0), ' +
       'v0 * (1.0 + v0 * v0 * (-0.33333333 + v0 * v0 * (0.13333333 + v0 * v0 * (-0.053968254 + v0 * v0 * 0.021869489)))), ' +
       'abs(v0) < 0.125)',
-    grad: (_x, y, g) => mul(g, sub(1, square(y))),
+    grad: 'G * (1.0 - Y * Y)',
   },
-  sigmoid: {
-    expr: 'select(exp(v0) / (1.0 + exp(v0)), 1.0 / (1.0 + exp(-v0)), v0 >= 0.0)',
-    grad: (_x, y, g) => mul(g, mul(y, sub(1, y))),
-  },
-  relu: { expr: 'max(v0, 0.0)', grad: (x, _y, g) => mul(g, step(x)) },
-  leakyRelu: {
-    expr: 'select(v0 * u.p0, v0, v0 > 0.0)',
-    grad: (x, _y, g, p) => mul(g, unary('leakyReluGrad', x, p)),
-  },
+  sigmoid: { expr: SIGMOID('v0'), grad: 'G * (Y * (1.0 - Y))' },
+  // Like PyTorch's threshold_backward: G where x > 0, else 0.
+  relu: { expr: 'max(v0, 0.0)', grad: 'select(0.0, G, X > 0.0)' },
+  leakyRelu: { expr: 'select(v0 * u.p0, v0, v0 > 0.0)', grad: 'G * select(u.p0, 1.0, X > 0.0)' },
   // log(1 + e) with e = exp(-|x|) rounds to 0 once e < 6e-8 (softplus(-20) = 2e-9, not 0): series for small e.
   softplus: {
     expr:
       'max(v0, 0.0) + select(log(1.0 + exp(-abs(v0))), ' +
       'exp(-abs(v0)) * (1.0 - exp(-abs(v0)) * (0.5 - exp(-abs(v0)) * 0.33333333)), abs(v0) > 5.0)',
-    grad: (x, _y, g) => mul(g, sigmoid(x)),
+    grad: `G * ${SIGMOID('X')}`,
   },
   // log(1 + x) loses the low bits of x in 1 + x: small |x| uses the series to x^4 (relative error < 3e-9).
   log1p: {
     expr: 'select(log(1.0 + v0), v0 * (1.0 - v0 * (0.5 - v0 * (0.33333333 - v0 * 0.25))), abs(v0) < 1e-2)',
-    grad: (x, _y, g) => div(g, add(x, 1)),
+    grad: 'G / (X + 1.0)',
   },
   step: { expr: 'select(0.0, 1.0, v0 > 0.0)', grad: null },
-  // clamp's gradient passes where lo <= x <= hi; step(x - lo + tiny) is not exact, so compare directly.
-  clamp: { expr: 'clamp(v0, u.p0, u.p1)', grad: (x, _y, g, lo, hi) => mul(g, mul(ge(x, lo), le(x, hi))) },
+  // clamp's gradient passes where lo <= x <= hi (compared directly, not through step(x - lo)).
+  clamp: { expr: 'clamp(v0, u.p0, u.p1)', grad: 'G * select(0.0, 1.0, X >= u.p0 && X <= u.p1)' },
 };
 
-const HELPERS: Record<string, string> = { leakyReluGrad: 'select(u.p0, 1.0, v0 > 0.0)' };
-
-function unary(op: UnaryOp | 'leakyReluGrad', x: Tensor, p0 = 0, p1 = 0): Tensor {
-  const rule = op in UNARY ? UNARY[op as UnaryOp] : { expr: HELPERS[op]!, grad: null };
+function unary(op: UnaryOp, x: Tensor, p0 = 0, p1 = 0): Tensor {
+  const rule = UNARY[op];
   const y = mapElementwise(op, rule.expr, [x], { params: [p0, p1] });
   const grad = rule.grad;
   if (!grad) return y;
-  return record(op, y, [x], (g) => [grad(x, y, g, p0, p1)]);
+  return record(op, y, [x], (g) => {
+    // Operands: only those the expression reads, as v0, v1, … in the order X, Y, G.
+    const used = (['X', 'Y', 'G'] as const).filter((n) => new RegExp(`\\b${n}\\b`).test(grad));
+    const operands = { X: x, Y: y, G: g };
+    const expr = grad.replace(/\b[XYG]\b/g, (n) => `v${used.indexOf(n as 'X' | 'Y' | 'G')}`);
+    return [
+      mapElementwise(
+        `${op}_grad`,
+        expr,
+        used.map((n) => operands[n]),
+        { params: [p0, p1] },
+      ),
+    ];
+  });
 }
 
 export const neg = (x: Tensor) => unary('neg', x);
