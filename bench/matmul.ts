@@ -10,10 +10,11 @@
 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gemmBody, matmul, rand, scope, setGemmBody, Tensor } from '@wgrad/tensor';
+import { gemmBody, matmul, rand, scope, setGemmBody, setGemmTexture, Tensor } from '@wgrad/tensor';
 // The raw kernel/dispatch API is not exported by @wgrad/tensor's public API; the bench reaches into the
 // runtime module (same module instance as the package's under `--conditions=source`).
 import { dispatch, kernel } from '../packages/tensor/src/gpu.js';
+import { gemmUsesTexture as usesTexture } from '../packages/tensor/src/ops/gemm.js';
 import {
   benchMeta,
   findTorchPython,
@@ -30,7 +31,9 @@ import {
   writeJson,
 } from './common.js';
 
-const DEFAULT_SHAPES = '128x784x400,128x400x784,128x400x20,256x3136x128,1024x1024x1024';
+// The MLP VAE's layers, the conv VAE's encoder dense layer and its Conv2d(64,128) forward as a GEMM (im2col
+// rows × weight), and 1024³.
+const DEFAULT_SHAPES = '128x784x400,128x400x784,128x400x20,256x3136x128,6272x1024x128,1024x1024x1024';
 
 const NAIVE_WG = 8;
 const NAIVE_SRC = `
@@ -153,6 +156,8 @@ interface Result {
   gflop: number;
   ours: Timing & { gflops: number };
   blocked?: Timing & { gflops: number };
+  /** subgroup body with B from storage (no texture pack), where the default packs it. */
+  storageB?: Timing & { gflops: number };
   naive: Timing & { gflops: number };
   tfjs?: Timing & { gflops: number };
   ratio: number;
@@ -225,6 +230,12 @@ async function benchShape(
         for (let i = 0; i < iters; i++) matmul(a, b).dispose();
         setGemmBody(null);
       };
+    if (auto === 'subgroup' && usesTexture(M, K, N))
+      runs.storageB = (iters) => {
+        setGemmTexture('never');
+        for (let i = 0; i < iters; i++) matmul(a, b).dispose();
+        setGemmTexture('auto');
+      };
     const t = await measureAll(runs, opts);
     const tOurs = t.ours!;
     const tNaive = t.naive!;
@@ -238,6 +249,7 @@ async function benchShape(
       gflop: flop / 1e9,
       ours: { ...tOurs, gflops: gflops(tOurs) },
       blocked: t.blocked && { ...t.blocked, gflops: gflops(t.blocked) },
+      storageB: t.storageB && { ...t.storageB, gflops: gflops(t.storageB) },
       naive: { ...tNaive, gflops: gflops(tNaive) },
       tfjs: tf && { ...tf, gflops: gflops(tf) },
       ratio: tNaive.ms / tOurs.ms,
@@ -284,6 +296,7 @@ const rowOf = (r: Result) => [
   fmt(r.ours.ms, 3),
   fmt(r.ours.gflops, 3),
   r.blocked ? fmt(r.blocked.gflops, 3) : '–',
+  r.storageB ? fmt(r.storageB.gflops, 3) : '–',
   fmt(r.naive.gflops, 3),
   `${r.ratio.toFixed(2)}×`,
   r.tfjs ? fmt(r.tfjs.gflops, 3) : '–',
@@ -300,6 +313,7 @@ const headers = [
   'ours ms',
   'ours GFLOP/s',
   'blocked body GFLOP/s',
+  'B from storage GFLOP/s',
   'naive GFLOP/s',
   'ours/naive',
   'tfjs-webgpu GFLOP/s',

@@ -495,6 +495,14 @@ function gemmNoSwap(p: GemmProblem): void {
 // faster).
 const TEX_MIN_ROWS = 512;
 const TEX_MIN_MACS = 1 << 24;
+/** Benches: whether the default choice reads B of a plain row-major M×K · K×N problem through a texture. */
+export function gemmUsesTexture(M: number, K: number, N: number): boolean {
+  if (gemmBody() !== 'subgroup' || texMode === 'never' || (N < 32 && M >= 2 * N)) return false;
+  const max = runtime().device.limits.maxTextureDimension2D;
+  const fits = Math.ceil(N / 4) <= max && Math.ceil(K / 4) * 4 <= max && M > 0;
+  return fits && (texMode === 'always' || (M >= TEX_MIN_ROWS && M * N * K >= TEX_MIN_MACS));
+}
+
 function texFits(p: GemmProblem, minRows: number): boolean {
   const max = runtime().device.limits.maxTextureDimension2D;
   return (
