@@ -5,6 +5,7 @@
 import {
   conv2d,
   convTranspose2d,
+  disabledGemmPaths,
   emptyCache,
   type GemmBody,
   gemmBody,
@@ -15,9 +16,11 @@ import {
   setConvColumnBudget,
   setGemmBody,
   setGemmTexture,
+  verifyGemm,
 } from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
 // Not in the public API: forces a GEMM config (same module instance as the package's under --conditions=source).
+import { disableGemmPath, gemmUsesTexture, resetGemmPaths } from '../packages/tensor/src/ops/gemm.js';
 import { matmulWithConfig } from '../packages/tensor/src/ops/linalg.js';
 import { type ConvCase, load, runConvCase } from './conv-fixtures.js';
 import { checkGrad, expectClose, fromRef, gpuSuite, R, randRef } from './helpers.js';
@@ -191,5 +194,46 @@ if (auto === 'subgroup')
       assert.is(memory().bytesPooled, 0);
     }),
   );
+
+t(
+  'verifyGemm runs every body and B path on this adapter against the float64 reference, all pass',
+  async () => {
+    const checks = await verifyGemm();
+    assert.equal(
+      checks.map((c) => `${c.body}/${c.texture}`),
+      auto === 'subgroup' ? ['blocked/auto', 'subgroup/never', 'subgroup/always'] : ['blocked/auto'],
+    );
+    for (const c of checks) {
+      assert.is(c.cases, 7, `${c.body}/${c.texture} cases`);
+      assert.equal(c.failed, [], `${c.body}/${c.texture}`);
+      assert.ok(c.maxErr < 1e-5, `${c.body}/${c.texture} max error ${c.maxErr}`);
+    }
+    assert.equal(disabledGemmPaths(), {});
+    assert.is(gemmBody(), auto, 'the automatic choice is restored');
+    assert.is(gemmTexture(), 'auto');
+  },
+);
+
+if (auto === 'subgroup')
+  t('a path switched off (as verifyGemm does on failure) is avoided by automatic choices only', async () => {
+    try {
+      assert.ok(gemmUsesTexture(6272, 1024, 128));
+      disableGemmPath('texture', 'test');
+      assert.not.ok(gemmUsesTexture(6272, 1024, 128));
+      assert.equal(disabledGemmPaths(), { texture: 'test' });
+      disableGemmPath('subgroup', 'test');
+      assert.is(gemmBody(), 'blocked');
+      setGemmBody('subgroup');
+      assert.is(gemmBody(), 'subgroup', 'forcing still works');
+      setGemmBody(null);
+      const a = randRef([40, 24], 81);
+      const b = randRef([24, 36], 82);
+      await expectClose(matmul(fromRef(a), fromRef(b)), R.matmul(a, b), 'blocked fallback');
+    } finally {
+      resetGemmPaths();
+      setGemmBody(null);
+    }
+    assert.is(gemmBody(), 'subgroup');
+  });
 
 t.run();

@@ -36,12 +36,14 @@ export * from './ops/elementwise.js';
 export { bceTerms, fusedSum, klTerms, reparameterize, sqDiff } from './ops/fused.js';
 export {
   type Body as GemmBody,
+  disabledGemmPaths,
   gemmBody,
   gemmTexture,
   setGemmBody,
   setGemmTexture,
   type TextureMode as GemmTextureMode,
 } from './ops/gemm.js';
+export { type GemmCheck, verifyGemm, verifyGemmOnce } from './ops/gemm-check.js';
 export { addmm, type FusedActivation, linear, matmul, mm } from './ops/linalg.js';
 export * from './ops/movement.js';
 export { oneHot } from './ops/onehot.js';

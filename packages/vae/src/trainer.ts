@@ -11,7 +11,7 @@
 import { access, mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { clipGradNorm, loadCheckpoint, type Module, type Optimizer, saveCheckpoint } from '@wgrad/nn';
-import { concat, manualSeed, noGrad, scope, stack, type Tensor } from '@wgrad/tensor';
+import { concat, manualSeed, noGrad, scope, stack, type Tensor, verifyGemmOnce } from '@wgrad/tensor';
 
 export interface Batch {
   x: Tensor;
@@ -72,6 +72,11 @@ export interface TrainOptions {
   onEpoch?: (rec: EpochRecord, history: History) => void | Promise<void>;
   /** Free the batch tensors after each step (default true). */
   disposeBatches?: boolean;
+  /**
+   * Check the GEMM kernels against the float64 reference before the first step (once per process, default
+   * true; see @wgrad/tensor's verifyGemm): a kernel path that fails is switched off and the run says so.
+   */
+  verifyKernels?: boolean;
   log?: (line: string) => void;
 }
 
@@ -149,6 +154,15 @@ export async function train(opts: TrainOptions): Promise<History> {
   const history: History = { epochs: [], steps: [] };
   let startEpoch = 0;
   let step = 0;
+  if (opts.verifyKernels ?? true) {
+    const checks = await verifyGemmOnce();
+    for (const c of checks)
+      if (c.failed.length)
+        log(
+          `[train] GEMM ${c.body} body (texture ${c.texture}) failed its check and is off: ${c.failed.join('; ')}`,
+        );
+  }
+  // (The check draws no random numbers: seeded runs are unchanged by it.)
   if (opts.seed !== undefined) manualSeed(opts.seed);
   if (opts.outDir) await mkdir(opts.outDir, { recursive: true });
   const lastPath = opts.outDir ? join(opts.outDir, 'last.safetensors') : null;

@@ -26,6 +26,12 @@ interface Info {
   featureLevel: string | null;
   limits: Partial<Record<LimitName, number>>;
   selfCheck: { ok: boolean; expected: number; got: number | null; ms: number } | null;
+  /** verifyGemm: each GEMM body / B path, problems run, max error, failures; then the body in use. */
+  gemm: {
+    checks: { body: string; texture: string; cases: number; maxErr: number; failed: string[] }[];
+    body: string;
+    ms: number;
+  } | null;
   error: string | null;
   node: string;
 }
@@ -62,6 +68,7 @@ async function gather(): Promise<Info> {
     featureLevel: null,
     limits: {},
     selfCheck: null,
+    gemm: null,
     error: null,
     node: process.version,
   };
@@ -96,6 +103,15 @@ async function gather(): Promise<Info> {
     info.selfCheck = { ok: false, expected, got: null, ms: performance.now() - t0 };
     info.error = `self-check failed: ${errorText(e)}`;
   }
+  if (info.error === null) {
+    const t1 = performance.now();
+    try {
+      const checks = await T.verifyGemm();
+      info.gemm = { checks, body: T.gemmBody(), ms: performance.now() - t1 };
+    } catch (e) {
+      info.error = errorText(e);
+    }
+  }
   info.ok = info.error === null;
   return info;
 }
@@ -119,6 +135,16 @@ function printText(info: Info): void {
         ? `OK (tensor([1,2,3]).mul(2).sum() = ${info.selfCheck.got}, ${info.selfCheck.ms.toFixed(0)} ms)`
         : 'FAILED',
     ]);
+  if (info.gemm) {
+    for (const c of info.gemm.checks)
+      rows.push([
+        `GEMM ${c.body}${c.body === 'subgroup' ? ` (texture ${c.texture})` : ''}`,
+        c.failed.length
+          ? `FAILED, switched off: ${c.failed.join('; ')}`
+          : `OK (${c.cases} problems vs float64, max error ${c.maxErr.toExponential(1)})`,
+      ]);
+    rows.push(['GEMM body in use', `${info.gemm.body} (checks took ${info.gemm.ms.toFixed(0)} ms)`]);
+  }
   rows.push(['node', info.node]);
   const w = Math.max(...rows.map(([k]) => k.length));
   console.log('wgrad device info');

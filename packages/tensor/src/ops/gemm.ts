@@ -109,9 +109,29 @@ export function gemmTexture(): TextureMode {
   return texMode;
 }
 
+/** The body forced by setGemmBody, or null when the choice is automatic. */
+export function forcedGemmBody(): Body | null {
+  return forced;
+}
+
+// Paths switched off by the run-time check (gemm-check.ts): automatic choices avoid them; forcing still works.
+const disabled = new Map<'subgroup' | 'texture', string>();
+/** Switches a path off for automatic choices (verifyGemm does this when it fails), with the reason. */
+export function disableGemmPath(path: 'subgroup' | 'texture', reason: string): void {
+  disabled.set(path, reason);
+}
+/** Tests: switches every path back on. */
+export function resetGemmPaths(): void {
+  disabled.clear();
+}
+/** Paths switched off by verifyGemm, with why. */
+export function disabledGemmPaths(): Record<string, string> {
+  return Object.fromEntries(disabled);
+}
+
 /** The GEMM body matmul/linear/conv use on this adapter now. */
 export function gemmBody(): Body {
-  return forced ?? (subgroup8() ? 'subgroup' : 'blocked');
+  return forced ?? (subgroup8() && !disabled.has('subgroup') ? 'subgroup' : 'blocked');
 }
 
 export function pickConfig(M: number, N: number): GemmConfig {
@@ -498,6 +518,7 @@ const TEX_MIN_MACS = 1 << 24;
 /** Benches: whether the default choice reads B of a plain row-major M×K · K×N problem through a texture. */
 export function gemmUsesTexture(M: number, K: number, N: number): boolean {
   if (gemmBody() !== 'subgroup' || texMode === 'never' || (N < 32 && M >= 2 * N)) return false;
+  if (texMode === 'auto' && disabled.has('texture')) return false;
   const max = runtime().device.limits.maxTextureDimension2D;
   const fits = Math.ceil(N / 4) <= max && Math.ceil(K / 4) * 4 <= max && M > 0;
   return fits && (texMode === 'always' || (M >= TEX_MIN_ROWS && M * N * K >= TEX_MIN_MACS));
@@ -563,7 +584,7 @@ function variantOf(p: GemmProblem): Variant {
   const base = p.config ?? pickConfig(p.M, p.N);
   const bt =
     base.body === 'subgroup' &&
-    (p.config ? !!p.config.btex : texMode !== 'never') &&
+    (p.config ? !!p.config.btex : texMode === 'always' || (texMode === 'auto' && !disabled.has('texture'))) &&
     (p.config || texMode === 'always'
       ? texFits(p, 1)
       : texFits(p, TEX_MIN_ROWS) && p.M * p.N * p.K >= TEX_MIN_MACS);

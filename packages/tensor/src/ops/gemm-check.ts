@@ -1,0 +1,259 @@
+// Run-time verification of the GEMM bodies this adapter would use: each body (the subgroup one with B read
+// through a texture and from storage, and the portable blocked one) runs small problems that cover every
+// operand mode the kernels specialise on — vec4 and scalar reads of A and B, transposed operands, a K tail,
+// bias along n and m, relu, broadcast batches, NCHW row splits, and outer sums with split-K — against a
+// float64 reference that walks the same strided descriptors. A body that fails is switched off for the
+// rest of the process (subgroup → storage B → blocked), so that a driver bug costs speed, not results.
+import { tensor } from '../creation.js';
+import {
+  type Body,
+  disableGemmPath,
+  forcedGemmBody,
+  type GemmProblem,
+  gemm,
+  gemmTexture,
+  type MatDesc,
+  setGemmBody,
+  setGemmTexture,
+  splitSlices,
+  subgroup8,
+  type TextureMode,
+} from './gemm.js';
+
+/** One problem: sizes and descriptors; buffers are filled from a seeded generator. */
+interface Case {
+  name: string;
+  M: number;
+  N: number;
+  K: number;
+  batch?: number[];
+  a: MatDesc;
+  b: MatDesc;
+  c: MatDesc;
+  /** Elements of each buffer. */
+  sizes: [number, number, number];
+  bias?: 'n' | 'm';
+  relu?: boolean;
+  outer?: { n: number; as: number; bs: number };
+  split?: { S: number; zsC: number };
+}
+
+function cases(): Case[] {
+  const out: Case[] = [];
+  const add = (c: Case) => out.push(c);
+  // Row-major A (k4), B (f4), C (f4), with bias and relu.
+  add({
+    name: 'row-major',
+    M: 37,
+    N: 36,
+    K: 20,
+    a: { off: 0, rs: 20, cs: 1 },
+    b: { off: 0, rs: 36, cs: 1 },
+    c: { off: 0, rs: 36, cs: 1 },
+    sizes: [740, 720, 1332],
+    bias: 'n',
+    relu: true,
+  });
+  // K tail, scalar A, B, C (odd sizes).
+  add({
+    name: 'K tail',
+    M: 19,
+    N: 5,
+    K: 7,
+    a: { off: 0, rs: 7, cs: 1 },
+    b: { off: 0, rs: 5, cs: 1 },
+    c: { off: 0, rs: 5, cs: 1 },
+    sizes: [133, 35, 95],
+  });
+  // Bᵀ read along k (k4), as linear's weight; bias along m.
+  add({
+    name: 'B transposed',
+    M: 40,
+    N: 12,
+    K: 16,
+    a: { off: 0, rs: 16, cs: 1 },
+    b: { off: 0, rs: 1, cs: 16 },
+    c: { off: 0, rs: 12, cs: 1 },
+    sizes: [640, 192, 480],
+    bias: 'm',
+  });
+  // Aᵀ (scalar, strided along k), and an offset C.
+  add({
+    name: 'A transposed',
+    M: 33,
+    N: 40,
+    K: 9,
+    a: { off: 0, rs: 1, cs: 33 },
+    b: { off: 0, rs: 40, cs: 1 },
+    c: { off: 8, rs: 40, cs: 1 },
+    sizes: [297, 360, 1328],
+  });
+  // Broadcast batch: A per entry, B shared.
+  add({
+    name: 'batch',
+    M: 17,
+    N: 32,
+    K: 12,
+    batch: [3],
+    a: { off: 0, rs: 12, cs: 1, bs: [204] },
+    b: { off: 0, rs: 32, cs: 1, bs: [0] },
+    c: { off: 0, rs: 32, cs: 1, bs: [544] },
+    sizes: [612, 384, 1632],
+  });
+  // NCHW row splits on A and C (m = (image, pixel), P = 9 pixels per image, 4 channels).
+  add({
+    name: 'row split',
+    M: 27,
+    N: 4,
+    K: 8,
+    a: { off: 0, rs: 8, cs: 1, split: { P: 9, ro: 80 } },
+    b: { off: 0, rs: 4, cs: 1 },
+    c: { off: 0, rs: 1, cs: 9, split: { P: 9, ro: 36 } },
+    sizes: [240, 32, 108],
+  });
+  // Outer sum over 5 terms split into 2 slices (a weight gradient's form).
+  add({
+    name: 'outer split-K',
+    M: 8,
+    N: 12,
+    K: 6,
+    a: { off: 0, rs: 6, cs: 1 },
+    b: { off: 0, rs: 12, cs: 1 },
+    c: { off: 0, rs: 12, cs: 1 },
+    sizes: [240, 360, 192],
+    outer: { n: 5, as: 48, bs: 72 },
+    split: { S: 2, zsC: 96 },
+  });
+  return out;
+}
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32 - 0.5;
+  };
+}
+
+/** float64 reference over the same descriptors; returns the expected C buffer (untouched elements stay 0). */
+function reference(c: Case, A: Float32Array, B: Float32Array, bias: Float32Array): Float64Array {
+  const C = new Float64Array(c.sizes[2]);
+  const row = (d: MatDesc, r: number) =>
+    d.split ? Math.floor(r / d.split.P) * d.split.ro + (r % d.split.P) * d.rs : r * d.rs;
+  const nb = (c.batch ?? []).reduce((x, y) => x * y, 1);
+  const On = c.outer?.n ?? 1;
+  const S = c.split ? splitSlices(On, c.split.S) : 1;
+  const chunk = Math.ceil(On / S);
+  for (let z = 0; z < nb; z++)
+    for (let s = 0; s < S; s++)
+      for (let m = 0; m < c.M; m++)
+        for (let n = 0; n < c.N; n++) {
+          let acc = 0;
+          for (let j = s * chunk; j < Math.min(On, (s + 1) * chunk); j++)
+            for (let k = 0; k < c.K; k++) {
+              const ia = c.a.off + (c.a.bs?.[0] ?? 0) * z + j * (c.outer?.as ?? 0) + row(c.a, m) + k * c.a.cs;
+              const ib = c.b.off + (c.b.bs?.[0] ?? 0) * z + j * (c.outer?.bs ?? 0) + k * c.b.rs + n * c.b.cs;
+              acc += A[ia]! * B[ib]!;
+            }
+          if (c.bias === 'n') acc += bias[n]!;
+          if (c.bias === 'm') acc += bias[m]!;
+          if (c.relu) acc = Math.max(acc, 0);
+          C[c.c.off + (c.c.bs?.[0] ?? 0) * z + s * (c.split?.zsC ?? 0) + row(c.c, m) + n * c.c.cs] = acc;
+        }
+  return C;
+}
+
+export interface GemmCheck {
+  body: Body;
+  texture: TextureMode;
+  /** Problems run and the largest error, |got − expected| / (1 + |expected|). */
+  cases: number;
+  maxErr: number;
+  failed: string[];
+}
+
+async function runBody(body: Body, texture: TextureMode): Promise<GemmCheck> {
+  const prev = { body: forcedGemmBody(), texture: gemmTexture() };
+  setGemmBody(body);
+  setGemmTexture(texture);
+  const result: GemmCheck = { body, texture, cases: 0, maxErr: 0, failed: [] };
+  try {
+    for (const [i, c] of cases().entries()) {
+      const rnd = lcg(1000 + i);
+      const fill = (n: number) => Float32Array.from({ length: n }, rnd);
+      const A = fill(c.sizes[0]);
+      const B = fill(c.sizes[1]);
+      const bias = fill(Math.max(c.M, c.N));
+      const ta = tensor(A);
+      const tb = tensor(B);
+      const tbias = tensor(bias);
+      const tc = tensor(new Float32Array(c.sizes[2]));
+      try {
+        const p: GemmProblem = {
+          op: `verifyGemm ${c.name}`,
+          M: c.M,
+          N: c.N,
+          K: c.K,
+          batch: c.batch,
+          a: c.a,
+          b: c.b,
+          c: c.c,
+          bufA: ta.buffer('verifyGemm'),
+          bufB: tb.buffer('verifyGemm'),
+          bufC: tc.buffer('verifyGemm'),
+          bias: c.bias ? { buf: tbias.buffer('verifyGemm'), along: c.bias } : undefined,
+          act: c.relu ? 'relu' : undefined,
+          outer: c.outer,
+          split: c.split,
+        };
+        gemm(p);
+        const got = await tc.toArray();
+        const want = reference(c, A, B, bias);
+        let err = 0;
+        for (let j = 0; j < want.length; j++) {
+          const e = Math.abs(got[j]! - want[j]!) / (1 + Math.abs(want[j]!));
+          err = Number.isNaN(e) ? Number.POSITIVE_INFINITY : Math.max(err, e);
+        }
+        result.cases++;
+        result.maxErr = Math.max(result.maxErr, err);
+        if (!(err < 1e-4)) result.failed.push(`${c.name} (error ${err.toExponential(2)})`);
+      } catch (e) {
+        result.failed.push(`${c.name} (${(e as Error).message.split('\n')[0]})`);
+      } finally {
+        for (const t of [ta, tb, tbias, tc]) t.dispose();
+      }
+    }
+  } finally {
+    setGemmBody(prev.body);
+    setGemmTexture(prev.texture);
+  }
+  return result;
+}
+
+/**
+ * Verifies every GEMM body and B path this adapter would use (see the top of this file) and switches off any
+ * that fails: the subgroup body's texture path → B from storage → the blocked body. Throws when even the
+ * blocked body fails (no GEMM to trust on this adapter). Returns what was run, for reports.
+ */
+export async function verifyGemm(): Promise<GemmCheck[]> {
+  const checks: GemmCheck[] = [];
+  const blocked = await runBody('blocked', 'auto');
+  checks.push(blocked);
+  if (blocked.failed.length)
+    throw new Error(`verifyGemm: the blocked GEMM body fails on this adapter: ${blocked.failed.join('; ')}`);
+  if (subgroup8()) {
+    const storage = await runBody('subgroup', 'never');
+    const texture = await runBody('subgroup', 'always');
+    checks.push(storage, texture);
+    if (storage.failed.length) disableGemmPath('subgroup', storage.failed.join('; '));
+    else if (texture.failed.length) disableGemmPath('texture', texture.failed.join('; '));
+  }
+  return checks;
+}
+
+let once: Promise<GemmCheck[]> | null = null;
+/** verifyGemm the first time it is called in this process; later calls return the same result. */
+export function verifyGemmOnce(): Promise<GemmCheck[]> {
+  once ??= verifyGemm();
+  return once;
+}
