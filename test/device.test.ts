@@ -5,12 +5,14 @@ import {
   adapterSummary,
   dispatch,
   dispatchStats,
+  emptyCache,
   isDebug,
   kernel,
   limits,
   matmul,
   setDebug,
   sync,
+  type Tensor,
   tensor,
 } from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
@@ -152,6 +154,34 @@ t('one pipeline serves every shape of an op (shapes travel in uniforms)', async 
   await sync();
   assert.is(dispatchStats().pipelines, p0, 'no new pipeline for new shapes');
 });
+
+t(
+  'cached bind groups: the same kernel on the same buffers with new uniforms, in one submit and after emptyCache',
+  async () => {
+    const x = tensor([1, 2, 3, 4, 5]);
+    const ys: Tensor[] = [];
+    for (let round = 0; round < 2; round++) {
+      // Each product is disposed before the next: the pool hands the same output buffer back, so consecutive
+      // dispatches share kernel and buffers and differ only in their uniforms (the scalar, at a new offset).
+      const got: number[][] = [];
+      for (const s of [2, 3, -1, 0.5]) {
+        const y = x.mul(s);
+        const z = y.add(s); // same buffers again on the next turn
+        ys.push(z);
+        y.dispose();
+      }
+      for (const z of ys.splice(0)) {
+        got.push([...(await z.toArray())]);
+        z.dispose();
+      }
+      assert.equal(
+        got,
+        [2, 3, -1, 0.5].map((s) => [1, 2, 3, 4, 5].map((v) => v * s + s)),
+      );
+      emptyCache(); // destroys the pooled buffers: their cached bind groups must go too
+    }
+  },
+);
 
 t('waiting on the GPU leaves globalThis.setImmediate as it was', async () => {
   const before = globalThis.setImmediate;

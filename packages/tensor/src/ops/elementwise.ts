@@ -1,6 +1,6 @@
 // Elementwise ops: one kernel generator for 1–3 inputs with NumPy broadcasting, scalars folded into
 // uniforms, and a rule table per primitive holding its WGSL expression and its backward rule together.
-import { dispatch, FLAT_INDEX, f32, grid, kernel, MAIN_1D, type UWord, writeBuffer } from '../gpu.js';
+import { dispatch, FLAT_INDEX, f32, grid, kernelFor, MAIN_1D, type UWord, writeBuffer } from '../gpu.js';
 import { type DType, fmtShape, record, type Scalar, type Shape, Tensor } from '../tensor.js';
 import { broadcastShapes, broadcastStrides, collapse, MAX_RANK, padWords, sameShape } from './shape.js';
 
@@ -177,7 +177,11 @@ export function mapElementwise(
   );
   if (shape.length > MAX_RANK) throw new Error(`${name}: rank ${shape.length} exceeds ${MAX_RANK}`);
   const inTypes = operands.map((o) => (typeof o === 'number' ? 'float32' : o.dtype));
-  const k = kernel(name, elementwiseSource(expr, reads, inTypes, out.dtype, opts.prelude ?? ''));
+  // Keyed by every template argument, so that the WGSL is generated once per variant, not per call.
+  const prelude = opts.prelude ?? '';
+  const k = kernelFor(`${name}|${expr}|${reads.join(',')}|${inTypes.join(',')}|${out.dtype}|${prelude}`, () =>
+    elementwiseSource(expr, reads, inTypes, out.dtype, prelude),
+  );
   const [p0, p1] = opts.params ?? [0, 0];
   const sc = [0, 1, 2, 3].map((j) => f32(typeof operands[j] === 'number' ? (operands[j] as number) : 0));
   const st: number[] = [];
