@@ -131,6 +131,10 @@ t('tensor() rejects ragged arrays, non-finite and out-of-range values, bad shape
     () => tensor(new Float32Array([0, -Infinity])),
     /tensor: non-finite value -Infinity at flat index 1/,
   );
+  assert.throws(
+    () => tensor(new Float32Array([3, 2, 1, Number.NaN]), { shape: [2, 2] }),
+    /tensor: non-finite value NaN at flat index 3/,
+  );
   assert.throws(() => tensor(Number.NaN), /tensor: non-finite value NaN at flat index 0/);
   assert.throws(() => tensor([1e39]), /tensor: non-finite value 1e\+39 at flat index 0/);
   assert.throws(() => tensor(['a'] as never), /tensor: expected a number at \[0\], got "a"/);
