@@ -17,6 +17,7 @@ import {
   setGemmBody,
   setGemmTexture,
   verifyGemm,
+  zeros,
 } from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
 // Not in the public API: forces a GEMM config (same module instance as the package's under --conditions=source).
@@ -176,6 +177,20 @@ for (const body of bodies) {
 }
 
 if (auto === 'subgroup')
+  t('[subgroup+texture] K = 0 needs no texture; a GEMM that cannot be dispatched leaks nothing', () =>
+    withBody('subgroup+texture', async () => {
+      assert.equal([...(await matmul(zeros([40, 0]), zeros([0, 40])).toArray())], new Array(1600).fill(0));
+      const before = memory().buffersInUse;
+      const a = zeros([70_000, 1, 4]);
+      const b = zeros([4, 4]);
+      assert.throws(() => matmul(a, b), /exceeds the adapter limit 65535/);
+      a.dispose();
+      b.dispose();
+      assert.is(memory().buffersInUse, before, 'the texture and the output went back');
+    }),
+  );
+
+if (auto === 'subgroup')
   t('[subgroup+texture] B is packed into a pooled scratch texture, counted with the buffers', () =>
     withBody('subgroup+texture', async () => {
       const a = randRef([33, 70], 71);
@@ -204,7 +219,7 @@ t(
       auto === 'subgroup' ? ['blocked/auto', 'subgroup/never', 'subgroup/always'] : ['blocked/auto'],
     );
     for (const c of checks) {
-      assert.is(c.cases, 7, `${c.body}/${c.texture} cases`);
+      assert.is(c.cases, 8, `${c.body}/${c.texture} cases`);
       assert.equal(c.failed, [], `${c.body}/${c.texture}`);
       assert.ok(c.maxErr < 1e-5, `${c.body}/${c.texture} max error ${c.maxErr}`);
     }

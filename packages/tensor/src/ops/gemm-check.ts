@@ -77,6 +77,19 @@ function cases(): Case[] {
     sizes: [640, 192, 480],
     bias: 'm',
   });
+  // Bᵀ again with N ≥ 32 (no narrow-output swap), bias along m and relu.
+  add({
+    name: 'B transposed, bias along m',
+    M: 24,
+    N: 36,
+    K: 12,
+    a: { off: 0, rs: 12, cs: 1 },
+    b: { off: 0, rs: 1, cs: 12 },
+    c: { off: 0, rs: 36, cs: 1 },
+    sizes: [288, 432, 864],
+    bias: 'm',
+    relu: true,
+  });
   // Aᵀ (scalar, strided along k), and an offset C.
   add({
     name: 'A transposed',

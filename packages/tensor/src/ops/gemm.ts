@@ -498,14 +498,17 @@ function gemmNoSwap(p: GemmProblem): void {
   const tex = v.bm === 'tex' ? packB(p) : null;
   const bufs = [p.bufA, tex ? tex.binding : p.bufB, p.bufC, ...(p.bias ? [p.bias.buf] : [])];
   const gz = nb * S * ry;
-  dispatch(
-    kernelFor(`gemm|${variantKey(v)}`, () => source(v)),
-    words,
-    bufs,
-    [Math.ceil(N / tileN(cfg)), gy, gz],
-    `gemm:${p.op} ${M}x${N}x${K}${p.outer ? `x${p.outer.n}` : ''}${batch.length ? ` b${nb}` : ''}`,
-  );
-  if (tex) freeTexture(tex);
+  try {
+    dispatch(
+      kernelFor(`gemm|${variantKey(v)}`, () => source(v)),
+      words,
+      bufs,
+      [Math.ceil(N / tileN(cfg)), gy, gz],
+      `gemm:${p.op} ${M}x${N}x${K}${p.outer ? `x${p.outer.n}` : ''}${batch.length ? ` b${nb}` : ''}`,
+    );
+  } finally {
+    if (tex) freeTexture(tex);
+  }
 }
 
 // B through a texture: the problem must have one B for all batch entries and no outer sum, and fit the
@@ -517,17 +520,20 @@ const TEX_MIN_ROWS = 512;
 const TEX_MIN_MACS = 1 << 24;
 /** Benches: whether the default choice reads B of a plain row-major M×K · K×N problem through a texture. */
 export function gemmUsesTexture(M: number, K: number, N: number): boolean {
-  if (gemmBody() !== 'subgroup' || texMode === 'never' || (N < 32 && M >= 2 * N)) return false;
+  if (gemmBody() !== 'subgroup' || texMode === 'never') return false;
   if (texMode === 'auto' && disabled.has('texture')) return false;
+  // gemm() computes narrow outputs transposed (rows and columns swapped).
+  const [m, n] = N < 32 && M >= 2 * N ? [N, M] : [M, N];
   const max = runtime().device.limits.maxTextureDimension2D;
-  const fits = Math.ceil(N / 4) <= max && Math.ceil(K / 4) * 4 <= max && M > 0;
-  return fits && (texMode === 'always' || (M >= TEX_MIN_ROWS && M * N * K >= TEX_MIN_MACS));
+  const fits = Math.ceil(n / 4) <= max && Math.ceil(K / 4) * 4 <= max && m > 0 && K > 0;
+  return fits && (texMode === 'always' || (m >= TEX_MIN_ROWS && m * n * K >= TEX_MIN_MACS));
 }
 
 function texFits(p: GemmProblem, minRows: number): boolean {
   const max = runtime().device.limits.maxTextureDimension2D;
   return (
     p.M >= minRows &&
+    p.K > 0 &&
     !p.outer &&
     !p.b.split &&
     (p.b.bs ?? []).every((s) => s === 0) &&

@@ -48,22 +48,27 @@ function gemm(op: string, a: MatView, b: MatView, bias?: Tensor, config?: GemmCo
   const cb = collapse(batch, [bsa, bsb, bsc]);
   if (cb.shape.length > 4)
     throw new Error(`${op}: more than 4 non-mergeable broadcast batch dims ${fmtShape(batch)}`);
-  gemmEncode({
-    op,
-    M,
-    N,
-    K,
-    batch: cb.shape,
-    a: { off: 0, rs: a.rs, cs: a.cs, bs: cb.strides[0] },
-    b: { off: 0, rs: b.rs, cs: b.cs, bs: cb.strides[1] },
-    c: { off: 0, rs: N, cs: 1, bs: cb.strides[2] },
-    bufA: a.t.buffer(op),
-    bufB: b.t.buffer(op),
-    bufC: c.buffer(op),
-    bias: bias ? { buf: bias.buffer(op), along: 'n' } : undefined,
-    act,
-    config,
-  });
+  try {
+    gemmEncode({
+      op,
+      M,
+      N,
+      K,
+      batch: cb.shape,
+      a: { off: 0, rs: a.rs, cs: a.cs, bs: cb.strides[0] },
+      b: { off: 0, rs: b.rs, cs: b.cs, bs: cb.strides[1] },
+      c: { off: 0, rs: N, cs: 1, bs: cb.strides[2] },
+      bufA: a.t.buffer(op),
+      bufB: b.t.buffer(op),
+      bufC: c.buffer(op),
+      bias: bias ? { buf: bias.buffer(op), along: 'n' } : undefined,
+      act,
+      config,
+    });
+  } catch (e) {
+    c.dispose(); // nothing was encoded into it
+    throw e;
+  }
   return c;
 }
 
