@@ -16,9 +16,11 @@
 //    the speed is set by how many multiply-adds each loaded value feeds: here 8·G per B value and 4·H per
 //    A value, with each A load serving 8 rows. Measured (bench, 2-core EPYC): 25–37 GFLOP/s vs 10–14 for the
 //    blocked body on the same adapter.
-//    Texture loads cost lavapipe about a third of storage loads per value, so by default this body first packs
-//    B into a scratch rgba32float texture (texel (n/4, k) = B[k, n..n+3], zero-padded to K % 4 = 0) with one
-//    small dispatch and reads it with textureLoad: 1.15–1.35× on the seed GEMMs (bench/gemm-variants.ts).
+//    Texture loads cost lavapipe less than storage loads (an 8×8 block per lane: 109 vs 183 ns per k step in a
+//    microbench), so by default this body first packs B into a scratch rgba32float texture (texel (n/4, k) =
+//    B[k, n..n+3], zero-padded to K % 4 = 0) with one small dispatch and reads it with textureLoad, for
+//    problems large enough to repay the pack (see texFits):
+//    1.44–1.54× on 1024³ and the seed conv GEMM 6272×1024×128 (npm run bench, "B from storage" column).
 //  • `blocked` — portable: each invocation owns a TM×(4·H) block of C and loads its own A rows and B columns;
 //    used on every other adapter (GPUs, OpenGL compat without subgroups).
 import { allocTexture, dispatch, freeTexture, kernelFor, runtime } from '../gpu.js';
@@ -434,16 +436,7 @@ export function gemm(p0: GemmProblem): void {
   const plain = (d: MatDesc): MatDesc =>
     d.split && d.split.ro === d.split.P * d.rs ? { off: d.off, rs: d.rs, cs: d.cs, bs: d.bs } : d;
   const p = { ...p0, a: plain(p0.a), c: plain(p0.c) };
-  const cfg0 = p.config ?? pickConfig(p.M, p.N);
-  if (
-    cfg0.body === 'subgroup' &&
-    p.N < 32 &&
-    p.M >= 2 * p.N &&
-    !p.a.split &&
-    !p.c.split &&
-    !p.config &&
-    !p.outer
-  ) {
+  if (swapsNarrow(p)) {
     const t: GemmProblem = {
       ...p,
       M: p.N,
@@ -459,6 +452,22 @@ export function gemm(p0: GemmProblem): void {
     return;
   }
   gemmNoSwap(p);
+}
+
+/** The layout fields of a problem: what the kernel choice depends on (no buffers). */
+type Layout = Pick<GemmProblem, 'M' | 'N' | 'K' | 'a' | 'b' | 'c' | 'outer' | 'config'>;
+
+/** Whether gemm() computes this problem as Cᵀ = Bᵀ·Aᵀ (narrow outputs on the subgroup body). */
+function swapsNarrow(p: Layout): boolean {
+  return (
+    !p.config &&
+    gemmBody() === 'subgroup' &&
+    p.N < 32 &&
+    p.M >= 2 * p.N &&
+    !p.a.split &&
+    !p.c.split &&
+    !p.outer
+  );
 }
 
 function gemmNoSwap(p: GemmProblem): void {
@@ -520,16 +529,26 @@ const TEX_MIN_ROWS = 512;
 const TEX_MIN_MACS = 1 << 24;
 /** Benches: whether the default choice reads B of a plain row-major M×K · K×N problem through a texture. */
 export function gemmUsesTexture(M: number, K: number, N: number): boolean {
-  if (gemmBody() !== 'subgroup' || texMode === 'never') return false;
-  if (texMode === 'auto' && disabled.has('texture')) return false;
-  // gemm() computes narrow outputs transposed (rows and columns swapped).
-  const [m, n] = N < 32 && M >= 2 * N ? [N, M] : [M, N];
-  const max = runtime().device.limits.maxTextureDimension2D;
-  const fits = Math.ceil(n / 4) <= max && Math.ceil(K / 4) * 4 <= max && m > 0 && K > 0;
-  return fits && (texMode === 'always' || (m >= TEX_MIN_ROWS && m * n * K >= TEX_MIN_MACS));
+  const p: Layout = {
+    M,
+    N,
+    K,
+    a: { off: 0, rs: K, cs: 1 },
+    b: { off: 0, rs: N, cs: 1 },
+    c: { off: 0, rs: N, cs: 1 },
+  };
+  return textureB(swapsNarrow(p) ? { ...p, M: N, N: M, b: swapRC(p.a) } : p, gemmBody());
 }
 
-function texFits(p: GemmProblem, minRows: number): boolean {
+/** Whether a problem on `body` reads B through a packed texture (config, texture mode, size thresholds). */
+function textureB(p: Layout, body: Body): boolean {
+  if (body !== 'subgroup') return false;
+  if (p.config) return !!p.config.btex && texFits(p, 1);
+  if (texMode === 'never' || (texMode === 'auto' && disabled.has('texture'))) return false;
+  return texMode === 'always' ? texFits(p, 1) : texFits(p, TEX_MIN_ROWS) && p.M * p.N * p.K >= TEX_MIN_MACS;
+}
+
+function texFits(p: Layout, minRows: number): boolean {
   const max = runtime().device.limits.maxTextureDimension2D;
   return (
     p.M >= minRows &&
@@ -588,12 +607,7 @@ function packB(p: GemmProblem) {
 /** The kernel variant a problem needs: its config and operand modes (what the pipeline is specialised on). */
 function variantOf(p: GemmProblem): Variant {
   const base = p.config ?? pickConfig(p.M, p.N);
-  const bt =
-    base.body === 'subgroup' &&
-    (p.config ? !!p.config.btex : texMode === 'always' || (texMode === 'auto' && !disabled.has('texture'))) &&
-    (p.config || texMode === 'always'
-      ? texFits(p, 1)
-      : texFits(p, TEX_MIN_ROWS) && p.M * p.N * p.K >= TEX_MIN_MACS);
+  const bt = textureB(p, base.body);
   // With cheap B loads, larger tiles win: 24 rows × 64 columns (bench/gemm-variants.ts st3.2 vs st2.1/2.2;
   // the two big seed conv layers, fwd+bwd: 268–288 ms vs 276–298 with st2.2).
   const cfg = bt && !p.config ? { ...base, rows: 3, h: p.N > 32 ? 2 : 1, btex: true } : { ...base, btex: bt };
