@@ -97,33 +97,40 @@ export function sizeClass(bytes: number): number {
 const pool = new Map<number, GPUBuffer[]>();
 const stats = { buffersInUse: 0, bytesInUse: 0, buffersPooled: 0, bytesPooled: 0, peakBytes: 0, created: 0 };
 
-export function allocBuffer(bytes: number): GPUBuffer {
-  const { device } = runtime();
-  const cls = sizeClass(bytes);
-  const free = pool.get(cls);
-  let buf = free?.pop();
-  if (buf) {
+/** Takes a free item of `key` from `lists` (or makes one) and counts its `bytes` as in use. */
+function take<K, T>(lists: Map<K, T[]>, key: K, bytes: number, make: () => T): T {
+  let item = lists.get(key)?.pop();
+  if (item !== undefined) {
     stats.buffersPooled--;
-    stats.bytesPooled -= cls;
+    stats.bytesPooled -= bytes;
   } else {
-    buf = device.createBuffer({ size: cls, usage: STORAGE_USAGE });
+    item = make();
     stats.created++;
   }
   stats.buffersInUse++;
-  stats.bytesInUse += cls;
+  stats.bytesInUse += bytes;
   stats.peakBytes = Math.max(stats.peakBytes, stats.bytesInUse + stats.bytesPooled);
-  return buf;
+  return item;
+}
+
+/** Returns an item to the free list of `key`, counting its `bytes` as pooled. */
+function give<K, T>(lists: Map<K, T[]>, key: K, bytes: number, item: T): void {
+  stats.buffersInUse--;
+  stats.bytesInUse -= bytes;
+  stats.buffersPooled++;
+  stats.bytesPooled += bytes;
+  let list = lists.get(key);
+  if (!list) lists.set(key, (list = []));
+  list.push(item);
+}
+
+export function allocBuffer(bytes: number): GPUBuffer {
+  const cls = sizeClass(bytes);
+  return take(pool, cls, cls, () => runtime().device.createBuffer({ size: cls, usage: STORAGE_USAGE }));
 }
 
 export function freeBuffer(buf: GPUBuffer): void {
-  const cls = buf.size;
-  stats.buffersInUse--;
-  stats.bytesInUse -= cls;
-  stats.buffersPooled++;
-  stats.bytesPooled += cls;
-  let list = pool.get(cls);
-  if (!list) pool.set(cls, (list = []));
-  list.push(buf);
+  give(pool, buf.size, buf.size, buf);
 }
 
 // Scratch textures (rgba32float, sampled + storage) for kernels that repack an operand to read it through
@@ -144,33 +151,19 @@ const texPool = new Map<string, ScratchTexture[]>();
 
 export function allocTexture(width: number, height: number): ScratchTexture {
   const key = `${width}x${height}`;
-  let t = texPool.get(key)?.pop();
-  if (t) {
-    stats.buffersPooled--;
-    stats.bytesPooled -= t.bytes;
-  } else {
+  const bytes = width * height * 16;
+  return take(texPool, key, bytes, () => {
     const texture = runtime().device.createTexture({
       size: [width, height],
       format: 'rgba32float',
       usage: TEXTURE_USAGE,
     });
-    t = { texture, binding: new TextureBinding(texture.createView()), bytes: width * height * 16, key };
-    stats.created++;
-  }
-  stats.buffersInUse++;
-  stats.bytesInUse += t.bytes;
-  stats.peakBytes = Math.max(stats.peakBytes, stats.bytesInUse + stats.bytesPooled);
-  return t;
+    return { texture, binding: new TextureBinding(texture.createView()), bytes, key };
+  });
 }
 
 export function freeTexture(t: ScratchTexture): void {
-  stats.buffersInUse--;
-  stats.bytesInUse -= t.bytes;
-  stats.buffersPooled++;
-  stats.bytesPooled += t.bytes;
-  let list = texPool.get(t.key);
-  if (!list) texPool.set(t.key, (list = []));
-  list.push(t);
+  give(texPool, t.key, t.bytes, t);
 }
 
 /** Destroys every pooled (free) buffer and scratch texture; buffers held by live tensors are untouched. */
@@ -400,25 +393,24 @@ function bindGroupFor(
   offset: number,
   buffers: readonly (GPUBuffer | TextureBinding)[],
 ): GPUBindGroup {
-  const resource = (b: GPUBuffer | TextureBinding): GPUBindingResource =>
-    b instanceof TextureBinding ? b.view : { buffer: b };
-  const { device } = runtime();
-  if (!k.cached) {
+  // The uniform block at `at` (0 for a cached group: its offset is given at setBindGroup), then the rest.
+  const create = (at: number) => {
     const entries: GPUBindGroupEntry[] = [];
     if (uniformBytes)
-      entries.push({ binding: 0, resource: { buffer: uniformBuffer(), offset, size: uniformBytes } });
-    for (const b of buffers) entries.push({ binding: entries.length, resource: resource(b) });
-    return device.createBindGroup({ layout: k.layout, entries });
-  }
+      entries.push({ binding: 0, resource: { buffer: uniformBuffer(), offset: at, size: uniformBytes } });
+    for (const b of buffers)
+      entries.push({
+        binding: entries.length,
+        resource: b instanceof TextureBinding ? b.view : { buffer: b },
+      });
+    return runtime().device.createBindGroup({ layout: k.layout, entries });
+  };
+  if (!k.cached) return create(offset);
   let key = `${k.id}:${uniformBytes}`;
   for (const b of buffers) key += `,${resourceId(b instanceof TextureBinding ? b.view : b)}`;
   let bg = bindGroups.get(key);
   if (!bg) {
-    const entries: GPUBindGroupEntry[] = [];
-    if (uniformBytes)
-      entries.push({ binding: 0, resource: { buffer: uniformBuffer(), offset: 0, size: uniformBytes } });
-    for (const b of buffers) entries.push({ binding: entries.length, resource: resource(b) });
-    bg = device.createBindGroup({ layout: k.layout, entries });
+    bg = create(0);
     if (bindGroups.size >= BIND_GROUP_CACHE_MAX) bindGroups.clear();
     bindGroups.set(key, bg);
   }
