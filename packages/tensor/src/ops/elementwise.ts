@@ -268,21 +268,29 @@ const UNARY: Record<UnaryOp, UnaryRule> = {
   clamp: { expr: 'clamp(v0, u.p0, u.p1)', grad: 'G * select(0.0, 1.0, X >= u.p0 && X <= u.p1)' },
 };
 
+// Each backward expression with its placeholders replaced, once: operands are only those it reads, as v0, v1, …
+// in the order X, Y, G.
+type Placeholder = 'X' | 'Y' | 'G';
+const GRADS = Object.fromEntries(
+  Object.entries(UNARY).map(([op, rule]) => {
+    const g = rule.grad;
+    if (!g) return [op, null];
+    const used = (['X', 'Y', 'G'] as const).filter((n) => new RegExp(`\\b${n}\\b`).test(g));
+    return [op, { used, expr: g.replace(/\b[XYG]\b/g, (n) => `v${used.indexOf(n as Placeholder)}`) }];
+  }),
+) as Record<UnaryOp, { used: Placeholder[]; expr: string } | null>;
+
 function unary(op: UnaryOp, x: Tensor, p0 = 0, p1 = 0): Tensor {
-  const rule = UNARY[op];
-  const y = mapElementwise(op, rule.expr, [x], { params: [p0, p1] });
-  const grad = rule.grad;
+  const y = mapElementwise(op, UNARY[op].expr, [x], { params: [p0, p1] });
+  const grad = GRADS[op];
   if (!grad) return y;
   return record(op, y, [x], (g) => {
-    // Operands: only those the expression reads, as v0, v1, … in the order X, Y, G.
-    const used = (['X', 'Y', 'G'] as const).filter((n) => new RegExp(`\\b${n}\\b`).test(grad));
     const operands = { X: x, Y: y, G: g };
-    const expr = grad.replace(/\b[XYG]\b/g, (n) => `v${used.indexOf(n as 'X' | 'Y' | 'G')}`);
     return [
       mapElementwise(
         `${op}_grad`,
-        expr,
-        used.map((n) => operands[n]),
+        grad.expr,
+        grad.used.map((n) => operands[n]),
         { params: [p0, p1] },
       ),
     ];

@@ -1,7 +1,7 @@
 // Reductions over any set of axes. Each run of adjacent reduced axes is one pass over x viewed as (A, K, B);
 // a kernel reduces chunks of K per thread, and is applied again on the partial results until K is 1, so a
 // full reduction of a large tensor stays parallel.
-import { dispatch, FLAT_INDEX, f32, grid, kernel, MAIN_1D } from '../gpu.js';
+import { dispatch, FLAT_INDEX, f32, grid, kernel, kernelFor, MAIN_1D } from '../gpu.js';
 import { fmtShape, noGrad, record, type Shape, shapeSize, Tensor } from '../tensor.js';
 import { add, div, eq, exp, log, mul, sub } from './elementwise.js';
 import { expand, reshape } from './movement.js';
@@ -49,16 +49,18 @@ const TARGET_THREADS = 8192;
 // values two (it was two and four with chunks of 32: AE step 3.42 → 3.13 ms with the fused loss).
 const SERIAL_MAX = 512;
 const SERIAL_CHUNK = 256;
+/** How many chunks a pass splits a reduced length k into, for A·B independent outputs. */
+const chunksOf = (k: number, outputs: number) =>
+  k <= SERIAL_MAX || outputs >= TARGET_THREADS
+    ? 1
+    : Math.min(Math.ceil(TARGET_THREADS / outputs), Math.ceil(k / SERIAL_CHUNK));
 
 /** Reduces the middle axis of x viewed as (A, K, B); returns (A, B) as a flat untracked tensor. */
 function reduceAKB(op: ReduceOp, x: Tensor, A: number, K: number, B: number, scale: number): Tensor {
   let cur = x;
   let k = K;
   for (;;) {
-    const chunks =
-      k <= SERIAL_MAX || A * B >= TARGET_THREADS
-        ? 1
-        : Math.min(Math.ceil(TARGET_THREADS / (A * B)), Math.ceil(k / SERIAL_CHUNK));
+    const chunks = chunksOf(k, A * B);
     const chunk = Math.ceil(k / chunks);
     const out = new Tensor([A * chunks * B], 'float32');
     const n = out.size;
@@ -89,12 +91,11 @@ export function sumOfExpr(
   prelude = '',
 ): Tensor {
   const n = inputs[0]!.size;
-  const chunks = n <= SERIAL_MAX ? 1 : Math.min(TARGET_THREADS, Math.ceil(n / SERIAL_CHUNK));
+  const chunks = chunksOf(n, 1);
   const chunk = Math.max(1, Math.ceil(n / chunks));
   const used = Math.max(1, Math.ceil(n / chunk));
   const partial = new Tensor(used === 1 ? [] : [used], 'float32');
-  const vs = inputs.map((_, j) => `let v${j} = x${j}[p];`).join(' ');
-  const code = `${prelude}
+  const source = () => `${prelude}
 struct U { n: u32, chunk: u32, chunks: u32, scale: f32 }
 @group(0) @binding(0) var<uniform> u: U;
 ${inputs.map((_, j) => `@group(0) @binding(${j + 1}) var<storage, read> x${j}: array<f32>;`).join('\n')}
@@ -105,13 +106,13 @@ ${MAIN_1D(WG)} {
   let k1 = min((i + 1u) * u.chunk, u.n);
   var acc = 0.0;
   for (var p = i * u.chunk; p < k1; p = p + 1u) {
-    ${vs}
+    ${inputs.map((_, j) => `let v${j} = x${j}[p];`).join(' ')}
     acc = acc + (${expr});
   }
   y[i] = acc * u.scale;
 }`;
   dispatch(
-    kernel(name, code),
+    kernelFor(`${name}|${inputs.length}|${expr}|${prelude}`, source),
     [n, chunk, used, f32(scale)],
     [...inputs.map((t) => t.buffer(name)), partial.buffer(name)],
     grid(Math.ceil(used / WG)),
