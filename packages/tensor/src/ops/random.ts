@@ -1,7 +1,7 @@
 // Seeded GPU random numbers: Philox4x32-10, a counter-based generator. Each random op draws from the stream
 // (seed, op counter, element index), so `manualSeed(n)` makes every later random op reproducible and no
 // state lives on the GPU. Each invocation produces 4 values.
-import { dispatch, FLAT_INDEX, f32, grid, kernel, MAIN_1D } from '../gpu.js';
+import { dispatch, FLAT_INDEX, f32, grid, kernelFor, MAIN_1D } from '../gpu.js';
 import { type Shape, Tensor } from '../tensor.js';
 
 const WG = 64;
@@ -68,18 +68,17 @@ ${MAIN_1D(WG)} {
   for (var j = 0u; j < 4u; j = j + 1u) { if (base + j < u.n) { y[base + j] = v[j]; } }
 }`;
 
-function random(normal: boolean, shape: Shape, a: number, b: number): Tensor {
+function random(normal: boolean, shape: Shape, a: number, b: number, requiresGrad = false): Tensor {
   const y = new Tensor(shape, 'float32');
   const op = counter++;
-  if (y.size === 0) return y;
-  const threads = Math.ceil(y.size / 4);
-  dispatch(
-    kernel(normal ? 'randn' : 'rand', source(normal)),
-    [y.size, seedLo, seedHi, op, f32(a), f32(b)],
-    [y.buffer('random')],
-    grid(Math.ceil(threads / WG)),
-  );
-  return y;
+  if (y.size > 0)
+    dispatch(
+      kernelFor(normal ? 'randn' : 'rand', () => source(normal)),
+      [y.size, seedLo, seedHi, op, f32(a), f32(b)],
+      [y.buffer('random')],
+      grid(Math.ceil(Math.ceil(y.size / 4) / WG)),
+    );
+  return requiresGrad ? y.requiresGrad_(true) : y;
 }
 
 /** Uniform samples in [low, high) (default [0, 1)); `requiresGrad` makes the result a leaf that records. */
@@ -87,8 +86,7 @@ export function rand(
   shape: Shape,
   opts: { low?: number; high?: number; requiresGrad?: boolean } = {},
 ): Tensor {
-  const y = random(false, shape, opts.low ?? 0, opts.high ?? 1);
-  return opts.requiresGrad ? y.requiresGrad_(true) : y;
+  return random(false, shape, opts.low ?? 0, opts.high ?? 1, opts.requiresGrad);
 }
 /** Normal samples with the given mean and std (default 0, 1); `requiresGrad` as for `rand`. */
 export function randn(
@@ -96,6 +94,5 @@ export function randn(
   opts: { mean?: number; std?: number; requiresGrad?: boolean } = {},
 ): Tensor {
   if ((opts.std ?? 1) < 0) throw new Error(`randn: std must be ≥ 0, got ${opts.std}`);
-  const y = random(true, shape, opts.mean ?? 0, opts.std ?? 1);
-  return opts.requiresGrad ? y.requiresGrad_(true) : y;
+  return random(true, shape, opts.mean ?? 0, opts.std ?? 1, opts.requiresGrad);
 }

@@ -1,7 +1,7 @@
 // Reductions over any set of axes. Each run of adjacent reduced axes is one pass over x viewed as (A, K, B);
 // a kernel reduces chunks of K per thread, and is applied again on the partial results until K is 1, so a
 // full reduction of a large tensor stays parallel.
-import { dispatch, FLAT_INDEX, f32, grid, kernel, kernelFor, MAIN_1D } from '../gpu.js';
+import { dispatch, FLAT_INDEX, f32, grid, kernelFor, MAIN_1D } from '../gpu.js';
 import { fmtShape, noGrad, record, type Shape, shapeSize, Tensor } from '../tensor.js';
 import { add, div, eq, exp, log, mul, sub } from './elementwise.js';
 import { expand, reshape } from './movement.js';
@@ -66,7 +66,7 @@ function reduceAKB(op: ReduceOp, x: Tensor, A: number, K: number, B: number, sca
     const n = out.size;
     if (n > 0)
       dispatch(
-        kernel(`reduce_${op}`, reduceSource(op)),
+        kernelFor(`reduce_${op}`, () => reduceSource(op)),
         [n, k, B, chunk, chunks, f32(chunks === 1 ? scale : 1)],
         [cur.buffer(`reduce_${op}`), out.buffer(`reduce_${op}`)],
         grid(Math.ceil(n / WG)),
@@ -233,7 +233,7 @@ function argReduce(name: 'argmax' | 'argmin', x: Tensor, dim: number | undefined
   const y = new Tensor(shape, 'int32');
   if (y.size)
     dispatch(
-      kernel(name, argSource(name === 'argmax' ? '>' : '<')),
+      kernelFor(name, () => argSource(name === 'argmax' ? '>' : '<')),
       [y.size, K, B],
       [src.buffer(name), y.buffer(name)],
       grid(Math.ceil(y.size / WG)),
