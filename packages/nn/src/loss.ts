@@ -86,8 +86,9 @@ export function klNormal(mu: Tensor, logvar: Tensor, opts: { reduction?: Reducti
   // 'mean': per-sample sums averaged over the batch = the total over the first dim's length.
   if (reduction !== 'none')
     return reduceFused('klTerms', mu, logvar, reduction, mu.shape.length > 1 ? mu.shape[0]! : mu.size);
+  // 'none': the KL per sample (summed over the non-batch dims).
   const terms = klTerms(mu, logvar);
-  const perSample =
-    mu.shape.length > 1 ? terms.sum(Array.from({ length: mu.shape.length - 1 }, (_, i) => i + 1)) : terms;
-  return perSample;
+  return mu.shape.length > 1
+    ? terms.sum(Array.from({ length: mu.shape.length - 1 }, (_, i) => i + 1))
+    : terms;
 }

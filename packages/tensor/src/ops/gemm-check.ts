@@ -5,6 +5,7 @@
 // float64 reference that walks the same strided descriptors. A body that fails is switched off for the
 // rest of the process (subgroup → storage B → blocked), so that a driver bug costs speed, not results.
 import { tensor } from '../creation.js';
+import { randomRef } from '../reference.js';
 import {
   type Body,
   disableGemmPath,
@@ -140,14 +141,6 @@ function cases(): Case[] {
   return out;
 }
 
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
-
 /** float64 reference over the same descriptors; returns the expected C buffer (untouched elements stay 0). */
 function reference(c: Case, A: Float32Array, B: Float32Array, bias: Float32Array): Float64Array {
   const C = new Float64Array(c.sizes[2]);
@@ -192,11 +185,10 @@ async function runBody(body: Body, texture: TextureMode): Promise<GemmCheck> {
   const result: GemmCheck = { body, texture, cases: 0, maxErr: 0, failed: [] };
   try {
     for (const [i, c] of cases().entries()) {
-      const rnd = lcg(1000 + i);
-      const fill = (n: number) => Float32Array.from({ length: n }, rnd);
-      const A = fill(c.sizes[0]);
-      const B = fill(c.sizes[1]);
-      const bias = fill(Math.max(c.M, c.N));
+      const fill = (n: number, seed: number) => Float32Array.from(randomRef([n], seed, -0.5, 0.5).data);
+      const A = fill(c.sizes[0], 3 * i + 1000);
+      const B = fill(c.sizes[1], 3 * i + 1001);
+      const bias = fill(Math.max(c.M, c.N), 3 * i + 1002);
       const ta = tensor(A);
       const tb = tensor(B);
       const tbias = tensor(bias);
