@@ -2,8 +2,7 @@
 // what we write), the byte layout, every way a bad file fails (naming the file and the key), atomic writes,
 // conv model round trips, and resuming training (model, optimizer and RNG) bit for bit.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -29,7 +28,7 @@ import {
 } from '@wgrad/nn';
 import { manualSeed, rand, rngState, Tensor, tensor } from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
-import { gpuSuite } from './helpers.js';
+import { gpuSuite, withTempDir } from './helpers.js';
 
 const FIXTURE = new URL('./fixtures/torch_model.safetensors', import.meta.url).pathname;
 type FT = { shape: number[]; data: number[] };
@@ -70,14 +69,7 @@ class ConvModel extends Module {
 }
 
 /** A fresh temp folder for `fn`, removed afterwards. */
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'wgrad-ckpt-'));
-  try {
-    await fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const withDir = (fn: (dir: string) => Promise<void>) => withTempDir('wgrad-ckpt-', fn);
 
 /** Writes a safetensors file by hand: a header object (as given) and raw data. */
 function writeRaw(path: string, header: unknown, data: Uint8Array): void {

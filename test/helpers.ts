@@ -1,6 +1,9 @@
 // Shared test helpers: GPU tests that must not leak, conversion between GPU tensors and CPU references,
 // and gradient checks against finite differences of the float64 reference.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { memory, scope, sync, type Tensor, tensor } from '@wgrad/tensor';
 import * as R from '@wgrad/tensor/reference';
 import { suite } from 'uvu';
@@ -82,5 +85,15 @@ export async function checkGrad(
     const g = xs[i]!.grad;
     if (!g) throw new Error(`${what}: input ${i} got no gradient`);
     await expectClose(g, num[i]!, `${what} d/dx${i}`, rtol, atol);
+  }
+}
+
+/** A fresh temp folder (name starting with `prefix`) for `fn`, removed afterwards. */
+export async function withTempDir(prefix: string, fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  try {
+    await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }

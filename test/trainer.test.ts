@@ -2,8 +2,7 @@
 // that really holds the last good state, and the model is restored from it), resume (a missing file starts
 // fresh, a corrupt or mismatched one is an error naming it; a resumed DataLoader run equals the
 // uninterrupted one bit for bit), and best.safetensors holding the best epoch.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   Adam,
@@ -18,19 +17,12 @@ import {
 import { full, manualSeed } from '@wgrad/tensor';
 import { type Batch, type History, mlpAE, mlpVAE, type StepFn, train, vaeLoss } from '@wgrad/vae';
 import * as assert from 'uvu/assert';
-import { gpuSuite } from './helpers.js';
+import { gpuSuite, withTempDir } from './helpers.js';
 
 const test = gpuSuite('trainer');
 
 /** A fresh temp folder for `fn`, removed afterwards. */
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'wgrad-trainer-'));
-  try {
-    await fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const withDir = (fn: (dir: string) => Promise<void>) => withTempDir('wgrad-trainer-', fn);
 
 /** N samples of D values in [0, 1) (a fixed LCG) with labels i % 3. */
 function dataset(N = 16, D = 8): TensorDataset {
