@@ -11,7 +11,7 @@ import {
   full,
   grid,
   keep,
-  kernel,
+  kernelFor,
   limits,
   MAIN_1D,
   type Tensor,
@@ -96,7 +96,7 @@ function stepGroups(
     }
     while (ends.length < MAX_GROUP) ends.push(total);
     dispatch(
-      kernel(`${name}_x${group.length}`, source(group.length)),
+      kernelFor(`${name}_x${group.length}`, () => source(group.length)), // `name` names the source variant
       [...words(group), ...ends],
       group.flatMap(bufsOf),
       grid(Math.ceil(total / V / WG)),

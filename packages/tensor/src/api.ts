@@ -14,6 +14,7 @@ export {
   // Low-level kernel API for packages that add fused kernels (optimizers, losses).
   type Kernel,
   kernel,
+  kernelFor,
   limits,
   MAIN_1D,
   profileReport,
