@@ -8,10 +8,11 @@
 // resumed from), the model, the optimizer and the RNG are restored from it before train() returns
 // (`history.restoredFrom`); otherwise the model keeps the weights of the failing step, which are likely
 // non-finite, and the message says that no checkpoint exists yet.
-import { access, mkdir, rename, writeFile } from 'node:fs/promises';
+import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { clipGradNorm, loadCheckpoint, type Module, type Optimizer, saveCheckpoint } from '@wgrad/nn';
 import { concat, manualSeed, noGrad, scope, stack, type Tensor, verifyGemmOnce } from '@wgrad/tensor';
+import { writeFileAtomic } from './report/fs.js';
 
 export interface Batch {
   x: Tensor;
@@ -89,12 +90,6 @@ function fmtTime(s: number): string {
   if (!Number.isFinite(s)) return '?';
   const m = Math.floor(s / 60);
   return m ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`;
-}
-
-async function atomicWrite(path: string, data: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
 }
 
 function historyCsv(h: History): string {
@@ -349,14 +344,14 @@ export async function train(opts: TrainOptions): Promise<History> {
         await saveCheckpoint(lastPath, { model, optimizer, meta });
         lastGood = { path: lastPath, epoch: epoch + 1 };
       }
-      await atomicWrite(join(opts.outDir, 'history.json'), JSON.stringify(history, null, 1));
-      await atomicWrite(join(opts.outDir, 'history.csv'), historyCsv(history));
+      await writeFileAtomic(join(opts.outDir, 'history.json'), JSON.stringify(history, null, 1));
+      await writeFileAtomic(join(opts.outDir, 'history.csv'), historyCsv(history));
     }
     await opts.onEpoch?.(rec, history);
   }
   if (opts.outDir) {
-    await atomicWrite(join(opts.outDir, 'history.json'), JSON.stringify(history, null, 1));
-    await atomicWrite(join(opts.outDir, 'history.csv'), historyCsv(history));
+    await writeFileAtomic(join(opts.outDir, 'history.json'), JSON.stringify(history, null, 1));
+    await writeFileAtomic(join(opts.outDir, 'history.csv'), historyCsv(history));
   }
   return history;
 }
