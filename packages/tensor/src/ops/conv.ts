@@ -60,6 +60,8 @@ interface Geom {
 
 /** Output pixels P, kernel taps T and the channels of one group, in and out. */
 const sizes = (q: Geom) => ({ P: q.OH * q.OW, T: q.kH * q.kW, Cig: q.Cin / q.g, Cog: q.Cout / q.g });
+/** Whether the backward GEMMs read gy channels-last (as vec4s of a group's channels) rather than NCHW. */
+const gyChannelsLast = (q: Geom) => (q.Cout / q.g) % 4 === 0 && q.OH * q.OW > 1;
 
 /** Floats per im2col buffer (default 2²⁴ = 64 MiB); larger batches are processed in chunks of images. */
 let colBudget = 1 << 24;
@@ -374,7 +376,7 @@ function convInputGrad(
     const nb = Math.min(step, q.B - b0);
     const col = new Tensor([nb * P, q.Cin * T], 'float32');
     // gy as an (m, co) matrix: channels-last when the GEMM can then read it as vec4s, else the NCHW view.
-    const cl = gyCl ?? (Cog % 4 === 0 && P > 1 ? channelsLast(gy, q.Cout, P, b0, nb, op) : null);
+    const cl = gyCl ?? (gyChannelsLast(q) ? channelsLast(gy, q.Cout, P, b0, nb, op) : null);
     for (let g = 0; g < q.g; g++)
       gemm({
         op,
@@ -417,7 +419,7 @@ function convWeightGrad(
   // with gy channels-last, vec4 reads of gy and no per-image loop (P = 49 would leave a K tail per image).
   // Otherwise an outer sum over the images (gy[b] is a plain (Cout, P) matrix), split into slices when the
   // output has few tiles, so that both cores get work.
-  const transposedForm = Cog % 4 === 0 && P > 1 && Math.ceil(N / 16) * Math.ceil(Cog / 32) * q.g >= 32;
+  const transposedForm = gyChannelsLast(q) && Math.ceil(N / 16) * Math.ceil(Cog / 32) * q.g >= 32;
   const tiles = Math.ceil(Cog / 16) * Math.ceil(N / 32) * q.g;
   const plan: { b0: number; nb: number; S: number; first: number }[] = [];
   let slices = 0;
@@ -551,10 +553,9 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: Conv2dOpti
     (gy0) => {
       const gy = relu ? reluGradFromOutput(y, gy0) : gy0;
       // dx and dw both read gy channels-last: one transpose when the batch is one chunk.
-      const { P, Cog } = sizes(q);
       const cl =
-        x.requiresGrad && w.requiresGrad && chunkImages(op, q) >= q.B && Cog % 4 === 0 && P > 1
-          ? channelsLast(gy, q.Cout, P, 0, q.B, op)
+        x.requiresGrad && w.requiresGrad && chunkImages(op, q) >= q.B && gyChannelsLast(q)
+          ? channelsLast(gy, q.Cout, q.OH * q.OW, 0, q.B, op)
           : null;
       const grads = [
         x.requiresGrad ? convInputGrad(gy, w, null, q, op, false, cl) : null,
