@@ -144,26 +144,19 @@ fi
 
 # --- 1. npm dependencies -----------------------------------------------------------------------
 
-if [[ -f package-lock.json ]]; then
-  log "npm ci"
-  if ! ci_out="$(npm ci --no-audit --no-fund 2>&1)"; then
-    if ! grep -q 'in sync' <<<"$ci_out"; then
-      printf '%s\n' "$ci_out" >&2
-      exit 1
-    fi
-    # npm ci refuses a lock file that lacks any package in the tree, optional platform binaries
-    # included; a registry mirror that lacks some of them can never produce a complete one.
-    warn "npm ci: package-lock.json is not in sync with package.json; missing:"
-    grep -o 'Missing: .*' <<<"$ci_out" | indent >&2
-    warn "falling back to 'npm install --no-save' (leaves package-lock.json unchanged)"
-    npm install --no-save --no-audit --no-fund
-  else
-    printf '%s\n' "$ci_out" | tail -n 3
+# `npm ci` installs exactly what package-lock.json records, and refuses a lock file that is out of sync
+# with package.json (npm 11 also checks every optional platform package, e.g. Biome's). No fallback to
+# `npm install`: a stale lock file is a bug to fix in the repo (`npm install --package-lock-only`), not here.
+# package.json's allowScripts approves the two install scripts in the tree (webgpu, esbuild) for npm 11.
+log "npm ci ($(npm --version 2>/dev/null || echo '?'))"
+if ! ci_out="$(npm ci --no-audit --no-fund 2>&1)"; then
+  printf '%s\n' "$ci_out" >&2
+  if grep -q 'in sync' <<<"$ci_out"; then
+    warn "package-lock.json is out of sync with package.json: run 'npm install --package-lock-only' and commit it"
   fi
-else
-  log "npm install (no package-lock.json)"
-  npm install --no-audit --no-fund
+  exit 1
 fi
+printf '%s\n' "$ci_out" | tail -n 3
 # The packages' default exports are the compiled dist/ files (plain `node`, no tsx); the repo's own scripts
 # run the TypeScript sources through tsx with --conditions=source.
 log "npm run build (packages/*/dist)"
