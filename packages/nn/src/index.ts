@@ -7,3 +7,20 @@ export * from './layers.js';
 export * from './loss.js';
 export * from './module.js';
 export * from './optim.js';
+export {
+  type ByteSource,
+  bytesSource,
+  type CheckpointContents,
+  checkpointToBytes,
+  encodeSafetensors,
+  loadBytes,
+  loadCheckpointBytes,
+  parseSafetensorsHeader,
+  SafetensorsError,
+  type SafetensorsHeader,
+  type SafetensorsTensorInfo,
+  safetensorsDTypeToWgrad,
+  saveBytes,
+  tensorsFromBytes,
+  tensorsToBytes,
+} from './safetensors.js';
