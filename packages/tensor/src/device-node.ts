@@ -1,6 +1,9 @@
 // Acquires a WebGPU device under Node through Dawn (npm `webgpu`): Vulkan first, then Dawn's OpenGL backend in
 // compatibility mode. WGRAD_BACKEND=vulkan|opengl|auto overrides the choice. This is the only tensor module
 // that touches Node APIs.
+import { closeSync, fstatSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { create, globals } from 'webgpu';
 import { type AdapterSummary, setDevice, setWaitHook } from './gpu.js';
 
@@ -45,6 +48,54 @@ async function tryBackend(
   }
 }
 
+// Dawn's native code writes a few warnings straight to file descriptor 2 while it enumerates adapters, e.g.
+// "Warning: maxDynamicUniformBuffersPerPipelineLayout artificially reduced from 1000000 to 16 to fit dynamic
+// offset allocation limit." (lavapipe reports 10⁶ dynamic buffers; Dawn caps them at 16; we use 1). They are
+// harmless and say nothing to a wgrad user, and no Dawn option turns them off. So while Dawn starts up, fd 2
+// points at a temporary file; afterwards it points back at the original stderr and whatever was written there
+// is replayed minus these known lines. Node has no dup(): fd 2 is re-opened through /proc/self/fd, which is
+// only safe where the file has no offset to share, so this is done only when stderr is a pipe or a terminal
+// (a stderr redirected to a regular file keeps Dawn's lines). WGRAD_DAWN_LOG=1 leaves stderr alone.
+const DAWN_NOISE = [
+  /^Warning: maxDynamic\w+PerPipelineLayout artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit\.$/,
+];
+
+async function filterDawnStderr<T>(work: () => Promise<T>): Promise<T> {
+  let saved = -1;
+  let captured = '';
+  try {
+    if (process.platform !== 'linux' || process.env.WGRAD_DAWN_LOG === '1') return await work();
+    const st = fstatSync(2);
+    if (!st.isFIFO() && !st.isCharacterDevice()) return await work();
+    saved = openSync('/proc/self/fd/2', 'a');
+    captured = join(tmpdir(), `wgrad-dawn-${process.pid}-${Date.now()}.log`);
+    closeSync(2);
+    const fd = openSync(captured, 'w', 0o600); // the lowest free descriptor: 2
+    if (fd !== 2) {
+      // fd 0 or 1 was closed: put stderr back on fd 2 (the lowest free one while `fd` is open), then drop fd.
+      openSync(`/proc/self/fd/${saved}`, 'a');
+      closeSync(fd);
+      rmSync(captured, { force: true });
+      captured = '';
+    }
+    return await work();
+  } finally {
+    if (captured) {
+      closeSync(2);
+      openSync(`/proc/self/fd/${saved}`, 'a'); // back on fd 2
+      let text = '';
+      try {
+        text = readFileSync(captured, 'utf8');
+      } finally {
+        rmSync(captured, { force: true });
+      }
+      const kept = text.split('\n').filter((line) => line && !DAWN_NOISE.some((re) => re.test(line)));
+      if (kept.length) process.stderr.write(`${kept.join('\n')}\n`);
+    }
+    if (saved >= 0) closeSync(saved);
+  }
+}
+
 const INSTALL_HINT = [
   'Install a WebGPU-capable driver. On Debian bookworm without a GPU, run `npm run setup` (it installs',
   "Mesa's lavapipe Vulkan driver from bookworm-backports), or by hand as root:",
@@ -79,7 +130,12 @@ async function politeWait<T>(work: Promise<T>): Promise<T> {
   }
 }
 
-export async function acquireDevice(): Promise<AdapterSummary> {
+/** Finds an adapter (see the top of this file), requests its device and installs it for every later op. */
+export function acquireDevice(): Promise<AdapterSummary> {
+  return filterDawnStderr(acquire);
+}
+
+async function acquire(): Promise<AdapterSummary> {
   Object.assign(globalThis, globals);
   const choice = (process.env.WGRAD_BACKEND ?? 'auto').toLowerCase();
   if (!['auto', 'vulkan', 'opengl'].includes(choice))
