@@ -48,6 +48,11 @@ export function runtime(): Runtime {
   return rt;
 }
 
+/** The installed device, even after it was lost (a test hook: tests simulate a loss with `destroy()`). */
+export function currentDevice(): GPUDevice | null {
+  return rt?.device ?? null;
+}
+
 export function adapterSummary(): AdapterSummary {
   return runtime().adapter;
 }
