@@ -5,8 +5,11 @@ IDX files as wgrad) with the same architecture, loss, optimizer and batch size, 
 
 One warm-up epoch (allocations, first-call costs), then whole timed epochs until --min-seconds (3 s) have
 passed, with a shuffled DataLoader-like loop over in-memory tensors (the data are in memory on both sides).
+With --warmup-steps W: W warm-up steps instead, then timed steps (cycling through shuffled epochs) until
+--min-seconds have passed; this is what bench/train.ts uses, one such run per round.
 
   /usr/bin/python3 bench/torch_train.py --model conv-vae --mnist-dir DIR [--images 10000] [--batch 128]
+                                        [--warmup-steps 3 --min-seconds 3]
 """
 import argparse
 import json
@@ -110,6 +113,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--min-seconds", type=float, default=3.0, help="time whole epochs until at least this long")
+    ap.add_argument("--warmup-steps", type=int, default=0, help="warm up this many steps, then time steps, not epochs")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -126,6 +130,8 @@ def main():
             losses.append(step(data[perm[i : i + a.batch]]))
         return float(torch.stack(losses).mean())
 
+    if a.warmup_steps > 0:
+        return by_steps(a, data, n, step, model)
     epoch()  # warm-up
     t0 = time.perf_counter()
     epochs = 0
@@ -143,6 +149,42 @@ def main():
                 "seconds": secs,
                 "epochs": epochs,
                 "images": n,
+                "final_loss": loss,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "threads": torch.get_num_threads(),
+                "torch": torch.__version__,
+            }
+        )
+    )
+
+
+def by_steps(a, data, n, step, model):
+    def batches():
+        while True:
+            perm = torch.randperm(data.shape[0])
+            for i in range(0, n, a.batch):
+                yield data[perm[i : i + a.batch]]
+
+    it = batches()
+    for _ in range(a.warmup_steps):
+        step(next(it))
+    losses = []
+    steps = 0
+    t0 = time.perf_counter()
+    while True:
+        losses.append(step(next(it)))
+        steps += 1
+        secs = time.perf_counter() - t0
+        if secs >= a.min_seconds:
+            break
+    loss = float(torch.stack(losses).mean())  # the losses are already computed; this only reads them
+    print(
+        json.dumps(
+            {
+                "model": a.model,
+                "samples_per_sec": steps * a.batch / secs,
+                "seconds": secs,
+                "steps": steps,
                 "final_loss": loss,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "threads": torch.get_num_threads(),

@@ -1,31 +1,68 @@
 // Training throughput: samples/s of the three seed models on MNIST (first 10,000 training images, batch 128,
-// Adam lr 1e-3), wgrad against PyTorch on the same machine in the same run, with peak memory; then a check
-// that memory stays flat over many steps.
+// Adam lr 1e-3), wgrad against PyTorch on the same machine in the same run, with peak memory, the dispatches,
+// submits and host encode time of one training step, the roofline of one step's kernels, and a check that
+// memory stays flat over many steps.
 //
-//   npm run bench:train [-- --models mlp-vae,conv-vae,ae] [--images 10000] [--torch auto|off]
-//                        [--memory-steps 1000] [--quick] [--json out.json]
+//   npm run bench:train [-- --models mlp-vae,conv-vae,ae] [--images 10000] [--torch auto|off] [--rounds 5]
+//                        [--roofline conv-vae|off] [--isa native|avx2] [--memory-steps 1000] [--quick]
+//                        [--json out.json]
 //
 // Models (the seeds' architectures and losses):
 //   mlp-vae   PyTorch's VAE example, 784-400-20, BCE(sum) + KL
 //   conv-vae  seed 004: Conv2d(1,64,4,2,1), Conv2d(64,128,4,2,1), fc_mu/fc_logvar → latent 2, fc, two
 //             ConvTranspose2d; MSE(sum) + KL, clip_grad_norm 0.5
 //   ae        seed 002: z = relu(Vx + b), x̂ = Wz + a, h = 32; mean over the batch of ‖x − x̂‖²
-// Each side runs one warm-up epoch (pipeline compilation, first-use costs), then whole timed epochs until at
-// least 3 s have passed (1 s with --quick); drop_last.
-// PyTorch runs bench/torch_train.py with Debian's python3-torch (2 threads) twice: as installed, and with
-// OPENBLAS_CORETYPE=SkylakeX ("tuned": AVX-512 kernels where OpenBLAS does not pick them itself). Ratios > 1
-// mean wgrad is faster.
+// Timing: per model, each side warms up (pipeline compilation, first-use costs), then `--rounds` rounds
+// (5; --quick 2), each timing ≥ 3 s (--quick 1 s) of whole training steps on every side in turn — wgrad
+// (train() from @wgrad/vae, the step loop the examples use), PyTorch as installed, PyTorch tuned — so that a
+// change in machine load hits every side alike. The table gives the median of the rounds (and the range).
+// PyTorch runs bench/torch_train.py with Debian's python3-torch (2 threads) in a fresh process per round: as
+// installed, and with OPENBLAS_CORETYPE=SkylakeX ("tuned": AVX-512 kernels where OpenBLAS does not pick them
+// itself). Ratios > 1 mean wgrad is faster.
+// Step anatomy: dispatches and submits per step are counted over the timed wgrad rounds; the host encode time
+// is measured on isolated steps (GPU idle: sync, encode one step, time it, sync), as the whole step's host
+// time (autograd, allocation, encoding) and the part inside dispatch() (uniforms, bind group, WebGPU calls),
+// both per dispatch.
+// --isa avx2 emulates an AVX2-only machine (this one has AVX-512): PyTorch with ONEDNN_MAX_CPU_ISA=AVX2
+// OPENBLAS_CORETYPE=Haswell (tuned = as installed there), lavapipe with GALLIUM_OVERRIDE_CPU_CAPS=avx (Mesa
+// then sees no AVX-512; the bench re-runs itself with it set, as the driver reads it at load).
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Adam, DataLoader, type Module, mnistDataset, mnistPackageDir, mseLoss } from '@wgrad/nn';
-import { emptyCache, manualSeed, memory, resetPeakMemory, type Tensor } from '@wgrad/tensor';
-import { type Batch, convVAE, mlpVAE, train, twoLayerAE, type VAE, vaeLoss } from '@wgrad/vae';
+import {
+  Adam,
+  type Batch,
+  clipGradNorm,
+  DataLoader,
+  type Module,
+  mnistDataset,
+  mnistPackageDir,
+  mseLoss,
+} from '@wgrad/nn';
+import {
+  dispatchStats,
+  emptyCache,
+  manualSeed,
+  measurePeaks,
+  memory,
+  profileReport,
+  resetPeakMemory,
+  roofline,
+  scope,
+  setProfiling,
+  stack,
+  sync,
+  type Tensor,
+} from '@wgrad/tensor';
+import { convVAE, mlpVAE, train, twoLayerAE, type VAE, vaeLoss } from '@wgrad/vae';
 import {
   benchMeta,
   findTorchPython,
   fmt,
   formatHeader,
   markdownTable,
+  median,
   parseBenchArgs,
   runPythonJson,
   torchBlas,
@@ -40,28 +77,57 @@ const opts = parseBenchArgs('usage: npm run bench:train -- [options]', {
   images: { help: 'training images per epoch (default 10000; --quick: 2048)' },
   batch: { default: '128', help: 'batch size' },
   torch: { default: 'auto', help: "'auto' (run PyTorch when python3-torch is installed) or 'off'" },
+  rounds: { help: 'timed rounds per side; the median is reported (default 5; --quick: 2)' },
+  roofline: { default: 'conv-vae', help: "model whose step's kernels get the roofline table, or 'off'" },
+  isa: {
+    default: 'native',
+    help: "'native', or 'avx2' to emulate an AVX2-only machine (see the top of the file)",
+  },
   'memory-steps': { help: 'steps of the flat-memory check (default 1000; --quick: 200; 0: skip)' },
 });
+const fail = (msg: string): never => {
+  console.error(`bench/train: ${msg}`);
+  process.exit(2);
+};
 const models = opts.models!.split(',') as ModelName[];
-for (const m of models)
-  if (!MODELS.includes(m)) {
-    console.error(`bench/train: unknown model '${m}' (expected ${MODELS.join(', ')})`);
-    process.exit(2);
-  }
+for (const m of models) if (!MODELS.includes(m)) fail(`unknown model '${m}' (expected ${MODELS.join(', ')})`);
+const rooflineModel = opts.roofline === 'off' ? null : (opts.roofline as ModelName);
+if (rooflineModel && !MODELS.includes(rooflineModel))
+  fail(`--roofline must be a model (${MODELS.join(', ')}) or 'off', got '${opts.roofline}'`);
+if (opts.isa !== 'native' && opts.isa !== 'avx2') fail(`--isa must be 'native' or 'avx2', got '${opts.isa}'`);
+const avx2 = opts.isa === 'avx2';
+// Mesa reads GALLIUM_OVERRIDE_CPU_CAPS when the driver loads (before this code runs): re-run with it set.
+if (avx2 && process.env.GALLIUM_OVERRIDE_CPU_CAPS !== 'avx') {
+  const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, GALLIUM_OVERRIDE_CPU_CAPS: 'avx' },
+  });
+  process.exit(r.status ?? 1);
+}
 const positive = (name: string, raw: string | undefined, def: number) => {
   const v = raw === undefined ? def : Number(raw);
-  if (!Number.isInteger(v) || v < 0) {
-    console.error(`bench/train: --${name} must be a non-negative integer, got '${raw}'`);
-    process.exit(2);
-  }
+  if (!Number.isInteger(v) || v < 0) fail(`--${name} must be a non-negative integer, got '${raw}'`);
   return v;
 };
 const images = positive('images', opts.images, opts.quick ? 2048 : 10000);
 const batchSize = positive('batch', opts.batch, 128);
 const memorySteps = positive('memory-steps', opts['memory-steps'], opts.quick ? 200 : 1000);
+const rounds = Math.max(1, positive('rounds', opts.rounds, opts.quick ? 2 : 5));
 const meta = benchMeta('train', opts);
-/** Timed whole epochs last at least this long (both sides). */
+/** Each timed round lasts at least this long (every side). */
 const MIN_SECONDS = opts.quick ? 1 : 3;
+
+/** The CPU's model name and whether it has AVX2 / AVX-512F (Linux /proc/cpuinfo; 'unknown' elsewhere). */
+function cpuFlags(): { model: string; avx2: boolean | null; avx512f: boolean | null } {
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    const model = /^model name\s*:\s*(.*)$/m.exec(info)?.[1]?.trim() ?? meta.cpu;
+    const flags = new Set((/^flags\s*:\s*(.*)$/m.exec(info)?.[1] ?? '').split(/\s+/));
+    return { model, avx2: flags.has('avx2'), avx512f: flags.has('avx512f') };
+  } catch {
+    return { model: meta.cpu, avx2: null, avx512f: null };
+  }
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // wgrad side
@@ -104,43 +170,171 @@ const sampleRss = () => {
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
 };
 
-async function runOurs(name: ModelName, data: Awaited<ReturnType<typeof mnistDataset>>) {
+/** `steps(k)`: the next k batches of the loader, continuing across epochs (each a fresh shuffle). */
+function stepSource(loader: DataLoader): (k: number) => AsyncIterable<Batch> {
+  let it: AsyncIterator<Batch> | null = null;
+  return (k) => ({
+    async *[Symbol.asyncIterator]() {
+      for (let i = 0; i < k; i++) {
+        it ??= loader[Symbol.asyncIterator]();
+        let r = await it.next();
+        if (r.done) {
+          it = loader[Symbol.asyncIterator]();
+          r = await it.next();
+        }
+        if (r.done) throw new Error('bench/train: the data loader yields no batches');
+        yield r.value;
+      }
+    },
+  });
+}
+
+interface Anatomy {
+  dispatchesPerStep: number;
+  submitsPerStep: number;
+  /** Host ms of one isolated step (median) and its parts per dispatch, µs. */
+  stepHostMs: number;
+  hostUsPerDispatch: number;
+  dispatchUsPerDispatch: number;
+  submitUsPerStep: number;
+}
+
+interface OursSide {
+  name: ModelName;
+  /** Runs one timed round; returns samples/s. */
+  round: () => Promise<number>;
+  anatomy: () => Promise<Anatomy>;
+  profile: () => Promise<Record<string, unknown>[]>;
+  finish: () => { loss: number; rssMb: number; gpuMb: number };
+  rates: number[];
+  counts: { steps: number; dispatches: number; submits: number };
+}
+
+async function setupOurs(name: ModelName, data: Awaited<ReturnType<typeof mnistDataset>>): Promise<OursSide> {
   manualSeed(0);
   emptyCache();
   resetPeakMemory();
   const { model, step, clip } = build(name);
   const optimizer = new Adam(model.parameters(), { lr: 1e-3 });
   const loader = new DataLoader(data, { batchSize, shuffle: true, seed: 0, dropLast: true });
+  const next = stepSource(loader);
   const rssTimer = setInterval(sampleRss, 50);
   peakRss = 0;
-  const common = {
-    model,
-    optimizer,
-    data: () => loader,
-    step,
-    clipGradNorm: clip,
-    progress: false,
-    log: () => {},
+  let lastLoss = Number.NaN;
+  const run = async (k: number) => {
+    const h = await train({
+      model,
+      optimizer,
+      data: () => next(k),
+      step,
+      clipGradNorm: clip,
+      epochs: 1,
+      progress: false,
+      log: () => {},
+    });
+    if (h.stopped) throw new Error(`bench/train: ${name} stopped: ${h.stopped}`);
+    const e = h.epochs[0]!;
+    lastLoss = e.means.loss!;
+    return e;
   };
-  // One warm-up epoch (pipeline compilation), then whole epochs until ≥ MIN_SECONDS, like the PyTorch side.
-  const warm = await train({ ...common, epochs: 1 });
-  const perEpoch = warm.epochs[0]!.seconds;
-  const timed = Math.max(1, Math.ceil(MIN_SECONDS / perEpoch));
-  const h = await train({ ...common, epochs: timed });
-  clearInterval(rssTimer);
-  sampleRss();
-  const samples = h.epochs.reduce((s, e) => s + e.samples, 0);
-  const seconds = h.epochs.reduce((s, e) => s + e.seconds, 0);
-  const e = { samplesPerSec: samples / seconds, means: h.epochs.at(-1)!.means };
-  const gpuPeak = memory().peakBytes;
-  model.dispose();
-  optimizer.dispose();
-  return {
-    samplesPerSec: e.samplesPerSec,
-    loss: e.means.loss!,
-    rssMb: peakRss / 2 ** 20,
-    gpuMb: gpuPeak / 2 ** 20,
+  // Warm-up: 3 steps (compiles the pipelines), then 3 more to size a round: ≥ MIN_SECONDS of whole steps.
+  await run(3);
+  const probe = await run(3);
+  const perStep = probe.seconds / probe.steps;
+  const k = Math.max(3, Math.ceil(MIN_SECONDS / perStep));
+  const side: OursSide = {
+    name,
+    rates: [],
+    counts: { steps: 0, dispatches: 0, submits: 0 },
+    round: async () => {
+      await sync();
+      const s0 = dispatchStats();
+      const t0 = performance.now();
+      const e = await run(k);
+      const seconds = (performance.now() - t0) / 1000;
+      const s1 = dispatchStats();
+      side.counts.steps += e.steps;
+      side.counts.dispatches += s1.dispatches - s0.dispatches;
+      side.counts.submits += s1.submits - s0.submits;
+      const rate = e.samples / seconds;
+      side.rates.push(rate);
+      return rate;
+    },
+    anatomy: async () => {
+      // Isolated steps, the same body as train()'s: the GPU idle while the host encodes.
+      const host: number[] = [];
+      const inDispatch: number[] = [];
+      const submitMs: number[] = [];
+      let dispatches = 0;
+      for await (const batch of next(6)) {
+        await sync();
+        const s0 = dispatchStats();
+        const t0 = performance.now();
+        const v = scope(() => {
+          optimizer.zeroGrad();
+          const { loss } = step(batch);
+          loss.backward();
+          if (clip) clipGradNorm(optimizer.params, clip).dispose();
+          optimizer.step();
+          return stack([loss.detach().reshape([])]);
+        });
+        const t1 = performance.now();
+        const s1 = dispatchStats();
+        await sync();
+        const s2 = dispatchStats();
+        v.dispose();
+        batch.x.dispose();
+        batch.y.dispose();
+        host.push(t1 - t0);
+        dispatches = s1.dispatches - s0.dispatches;
+        inDispatch.push(s1.encodeMs - s0.encodeMs);
+        submitMs.push(s2.submitMs - s0.submitMs);
+      }
+      const c = side.counts;
+      return {
+        dispatchesPerStep: c.dispatches / c.steps,
+        submitsPerStep: c.submits / c.steps,
+        stepHostMs: median(host),
+        hostUsPerDispatch: (median(host) * 1000) / dispatches,
+        dispatchUsPerDispatch: (median(inDispatch) * 1000) / dispatches,
+        submitUsPerStep: median(submitMs) * 1000,
+      };
+    },
+    profile: async () => {
+      // GPU time per kernel over 2 steps (every dispatch in its own timestamped pass), against the peaks.
+      const peaks = await measurePeaks();
+      setProfiling(true);
+      const steps = 2;
+      try {
+        for await (const batch of next(steps)) {
+          const v = scope(() => {
+            optimizer.zeroGrad();
+            const { loss } = step(batch);
+            loss.backward();
+            if (clip) clipGradNorm(optimizer.params, clip).dispose();
+            optimizer.step();
+            return stack([loss.detach().reshape([])]);
+          });
+          v.dispose();
+          batch.x.dispose();
+          batch.y.dispose();
+        }
+        const rows = roofline(await profileReport(), peaks);
+        return [{ peaks }, ...rows.map((r) => ({ ...r, ms: r.ms / steps, count: r.count / steps, steps }))];
+      } finally {
+        setProfiling(false);
+      }
+    },
+    finish: () => {
+      clearInterval(rssTimer);
+      sampleRss();
+      const gpuPeak = memory().peakBytes;
+      model.dispose();
+      optimizer.dispose();
+      return { loss: lastLoss, rssMb: peakRss / 2 ** 20, gpuMb: gpuPeak / 2 ** 20 };
+    },
   };
+  return side;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -152,6 +346,14 @@ interface TorchResult {
   peak_rss_mb: number;
   torch: string;
 }
+
+/** PyTorch's environment: as installed / tuned (see the top of the file; with --isa avx2 both are Haswell). */
+const torchEnv = (tuned: boolean): Record<string, string> =>
+  avx2
+    ? { ONEDNN_MAX_CPU_ISA: 'AVX2', OPENBLAS_CORETYPE: 'Haswell' }
+    : tuned
+      ? { OPENBLAS_CORETYPE: 'SkylakeX' }
+      : {};
 
 function runTorch(py: string, name: ModelName, tuned: boolean): TorchResult | string {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'torch_train.py');
@@ -167,8 +369,12 @@ function runTorch(py: string, name: ModelName, tuned: boolean): TorchResult | st
       String(images),
       '--batch',
       String(batchSize),
+      '--warmup-steps',
+      '3',
+      '--min-seconds',
+      String(MIN_SECONDS),
     ],
-    tuned ? { OPENBLAS_CORETYPE: 'SkylakeX' } : {},
+    torchEnv(tuned),
   );
 }
 
@@ -176,42 +382,85 @@ function runTorch(py: string, name: ModelName, tuned: boolean): TorchResult | st
 
 const data = await mnistDataset({ split: 'train', limit: images });
 const torchPy = findTorchPython(opts.torch);
+const cpu = cpuFlags();
+const yn = (b: boolean | null) => (b === null ? 'unknown' : b ? 'yes' : 'no');
 console.log(formatHeader('Training throughput (samples/s, higher is better)', meta));
 console.log(
-  `- data: first ${data.length} MNIST training images, batch ${batchSize}, Adam lr 1e-3; one warm-up epoch, then whole epochs for ≥ ${MIN_SECONDS} s, each side`,
+  `- CPU: ${cpu.model}; avx2 ${yn(cpu.avx2)}, avx512f ${yn(cpu.avx512f)}${avx2 ? '; **AVX2 emulated** (--isa avx2: lavapipe GALLIUM_OVERRIDE_CPU_CAPS=avx, PyTorch ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell)' : ''}`,
 );
-if (torchPy) console.log(`- PyTorch: ${torchPy}, 2 threads, BLAS libraries loaded: ${torchBlas(torchPy)}`);
+console.log(
+  `- data: first ${data.length} MNIST training images, batch ${batchSize}, Adam lr 1e-3; each side warms up, then ${rounds} rounds of ≥ ${MIN_SECONDS} s of whole steps, the sides in turn; median (range) of the rounds`,
+);
+if (torchPy)
+  console.log(
+    `- PyTorch: ${torchPy}, 2 threads, a fresh process per round, BLAS libraries loaded: ${torchBlas(torchPy)}${avx2 ? '; tuned = as installed (AVX2: OpenBLAS Haswell either way)' : ''}`,
+  );
 else console.log('- PyTorch: not run (python3-torch not installed, or --torch off)');
 console.log('');
 
 const rows: string[][] = [];
+const anatomyRows: string[][] = [];
 const results: Record<string, unknown>[] = [];
+let rooflineRows: Record<string, unknown>[] | null = null;
+const rate = (xs: number[]) =>
+  xs.length ? `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})` : '–';
 for (const name of models) {
-  process.stderr.write(`[bench/train] ${name}: wgrad…\n`);
-  const ours = await runOurs(name, data);
-  let shipped: TorchResult | string | null = null;
-  let tuned: TorchResult | string | null = null;
-  if (torchPy) {
-    process.stderr.write(`[bench/train] ${name}: PyTorch…\n`);
-    shipped = runTorch(torchPy, name, false);
-    tuned = runTorch(torchPy, name, true);
+  process.stderr.write(`[bench/train] ${name}: warm-up…\n`);
+  const ours = await setupOurs(name, data);
+  const shipped: number[] = [];
+  const tuned: number[] = [];
+  const torchErrors: string[] = [];
+  let torchRss = 0;
+  for (let r = 0; r < rounds; r++) {
+    process.stderr.write(`[bench/train] ${name}: round ${r + 1}/${rounds}\n`);
+    await ours.round();
+    if (!torchPy) continue;
+    for (const [tunedSide, out] of [
+      [false, shipped],
+      [true, tuned],
+    ] as const) {
+      if (avx2 && tunedSide) continue;
+      const t = runTorch(torchPy, name, tunedSide);
+      if (typeof t === 'string') torchErrors.push(t);
+      else {
+        out.push(t.samples_per_sec);
+        if (!tunedSide) torchRss = Math.max(torchRss, t.peak_rss_mb);
+      }
+    }
   }
-  const rate = (r: TorchResult | string | null) =>
-    r === null ? '–' : typeof r === 'string' ? r : fmt(r.samples_per_sec);
-  const ratio = (r: TorchResult | string | null) =>
-    r && typeof r !== 'string' ? `${fmt(ours.samplesPerSec / r.samples_per_sec, 2)}×` : '–';
+  if (avx2) tuned.push(...shipped);
+  const anatomy = await ours.anatomy();
+  if (name === rooflineModel) rooflineRows = await ours.profile();
+  const end = ours.finish();
+  const w = median(ours.rates);
+  const ratio = (xs: number[]) => (xs.length ? `${fmt(w / median(xs), 2)}×` : '–');
   rows.push([
     name,
-    fmt(ours.samplesPerSec),
-    rate(shipped),
+    rate(ours.rates),
+    torchErrors.length && !shipped.length ? torchErrors[0]! : rate(shipped),
     ratio(shipped),
     rate(tuned),
     ratio(tuned),
-    fmt(ours.rssMb),
-    fmt(ours.gpuMb),
-    shipped && typeof shipped !== 'string' ? fmt(shipped.peak_rss_mb) : '–',
+    fmt(end.rssMb),
+    fmt(end.gpuMb),
+    torchRss ? fmt(torchRss) : '–',
   ]);
-  results.push({ model: name, ours, torchShipped: shipped, torchTuned: tuned });
+  anatomyRows.push([
+    name,
+    fmt(anatomy.dispatchesPerStep),
+    fmt(anatomy.submitsPerStep, 2),
+    fmt(anatomy.stepHostMs),
+    fmt(anatomy.hostUsPerDispatch),
+    fmt(anatomy.dispatchUsPerDispatch),
+    fmt(anatomy.submitUsPerStep),
+  ]);
+  results.push({
+    model: name,
+    ours: { samplesPerSec: ours.rates, loss: end.loss, rssMb: end.rssMb, gpuMb: end.gpuMb, anatomy },
+    torchShipped: shipped,
+    torchTuned: tuned,
+    torchErrors,
+  });
 }
 console.log(
   markdownTable(
@@ -229,6 +478,65 @@ console.log(
     rows,
   ),
 );
+console.log(
+  '\nOne training step (dispatches and submits counted over the timed rounds, readbacks included; host time of isolated steps, median of 6):\n',
+);
+console.log(
+  markdownTable(
+    [
+      'model',
+      'dispatches / step',
+      'submits / step',
+      'host ms / step',
+      'host µs / dispatch',
+      'in dispatch() µs / dispatch',
+      'submit µs / step',
+    ],
+    anatomyRows,
+  ),
+);
+
+if (rooflineRows) {
+  const [{ peaks }, ...kernels] = rooflineRows as [
+    { peaks: Awaited<ReturnType<typeof measurePeaks>> },
+    ...ReturnType<typeof roofline>,
+  ];
+  console.log(
+    `\nRoofline of one ${rooflineModel} training step (GPU time per kernel from timestamp queries, per step, mean of 2): adapter peaks ${fmt(peaks.gflops)} GFLOP/s, ${fmt(peaks.gbps)} GB/s (ridge ${fmt(peaks.ridge)} FLOP/B; ${peaks.method}). Bytes marked ~ are the bound buffers' sizes (the kernel declared no cost).\n`,
+  );
+  const total = kernels.reduce((s, k) => s + k.ms, 0);
+  console.log(
+    markdownTable(
+      [
+        'kernel',
+        'dispatches',
+        'ms',
+        '% of step',
+        'GFLOP/s',
+        'GB/s',
+        'FLOP/B',
+        '% peak FLOP/s',
+        '% peak GB/s',
+        'bound',
+        '% of roof',
+      ],
+      kernels.map((k) => [
+        k.name,
+        fmt(k.count),
+        fmt(k.ms),
+        `${fmt((100 * k.ms) / total, 2)}`,
+        k.flops ? fmt(k.gflops) : '–',
+        `${k.costKnown ? '' : '~'}${fmt(k.gbps)}`,
+        k.flops ? fmt(k.intensity) : '–',
+        k.flops ? fmt(100 * k.flopsFraction, 2) : '–',
+        fmt(100 * k.bytesFraction, 2),
+        k.bound,
+        fmt(100 * k.ofRoof, 2),
+      ]),
+    ),
+  );
+  console.log(`\nGPU time of the profiled step: ${fmt(total)} ms`);
+}
 
 // Flat memory: the two-layer AE (the fastest) for memorySteps steps; GPU bytes in use and RSS every 10%.
 let memoryCheck: Record<string, unknown> | null = null;
@@ -274,5 +582,15 @@ if (memorySteps > 0) {
     `\nMemory over ${steps} AE steps (${samples.length} samples, one per epoch): GPU bytes in use ${first.gpuBytes} → ${last.gpuBytes}, live tensors ${first.tensors} → ${last.tensors}, RSS ${fmt(first.rssMb)} → ${fmt(last.rssMb)} MB (range ${fmt(Math.min(...samples.map((s) => s.rssMb)))}–${fmt(Math.max(...samples.map((s) => s.rssMb)))}): ${flat ? 'flat' : 'NOT flat'}`,
   );
 }
-if (opts.json) writeJson(opts.json, { meta, images: data.length, batchSize, results, memoryCheck });
+if (opts.json)
+  writeJson(opts.json, {
+    meta,
+    cpu,
+    images: data.length,
+    batchSize,
+    rounds,
+    results,
+    roofline: rooflineRows,
+    memoryCheck,
+  });
 process.exit(0);

@@ -84,6 +84,7 @@ function stepGroups(
   source: (P: number) => string,
   words: (group: number[]) => UWord[],
   bufsOf: (i: number) => GPUBuffer[],
+  flopsPerElement: number,
 ): void {
   const withGrad = params.flatMap((p, i) => (p.grad ? [i] : []));
   const P = Math.max(1, Math.min(MAX_GROUP, Math.floor(limits().maxStorageBuffersPerShaderStage / perParam)));
@@ -95,11 +96,16 @@ function stepGroups(
       ends.push(total);
     }
     while (ends.length < MAX_GROUP) ends.push(total);
+    // Roofline cost (profiler): every per-parameter buffer read and all but the gradient written once.
+    let elements = 0;
+    for (const i of group) elements += params[i]!.size;
     dispatch(
       kernelFor(`${name}_x${group.length}`, () => source(group.length)), // `name` names the source variant
       [...words(group), ...ends],
       group.flatMap(bufsOf),
       grid(Math.ceil(total / V / WG)),
+      undefined,
+      { flops: elements * flopsPerElement, bytes: elements * 4 * (2 * perParam - 1) },
     );
   }
 }
@@ -256,6 +262,7 @@ export class SGD extends Optimizer {
         this.params[i]!.grad!.buffer('SGD.step'),
         this.buffer(i, 'momentum_buffer').buffer('SGD.step'),
       ],
+      6, // weight decay, momentum (2), update (2), +1
     );
     this.stepCount++;
   }
@@ -335,6 +342,7 @@ export class Adam extends Optimizer {
         this.buffer(i, 'exp_avg_sq').buffer(),
         ...(this.amsgrad ? [this.buffer(i, 'max_exp_avg_sq').buffer()] : []),
       ],
+      14, // m and v updates (6), bias corrections (2), sqrt, add, divide, update (2), weight decay
     );
     this.stepCount = t;
   }

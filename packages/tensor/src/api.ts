@@ -4,6 +4,7 @@ export * from './creation.js';
 export {
   type AdapterSummary,
   adapterSummary,
+  type DispatchCost,
   dispatch,
   dispatchStats,
   emptyCache,
@@ -17,6 +18,7 @@ export {
   kernelFor,
   limits,
   MAIN_1D,
+  type ProfileEntry,
   profileReport,
   resetPeakMemory,
   setDebug,
@@ -51,6 +53,14 @@ export { oneHot } from './ops/onehot.js';
 export { avgPool2d, interpolate, maxPool2d, type PoolOptions, upsampleNearest2d } from './ops/pool.js';
 export { manualSeed, rand, randn, rngState, setRngState } from './ops/random.js';
 export {
+  compilesAtFirstDispatch,
+  type KernelSource,
+  type PrecompileOptions,
+  type PrecompileResult,
+  precompile,
+  recordKernels,
+} from './precompile.js';
+export {
   argmax,
   argmin,
   logSoftmax,
@@ -62,6 +72,7 @@ export {
   sum,
   variance,
 } from './ops/reduce.js';
+export { measurePeaks, type Peaks, type RooflineRow, roofline } from './roofline.js';
 export {
   type DType,
   fmtShape,

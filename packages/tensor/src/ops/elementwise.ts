@@ -191,7 +191,13 @@ export function mapElementwise(
   const uniforms: UWord[] = [out.size, shape.length, f32(p0), f32(p1), ...sc, ...shapeWords, ...st];
   const perThread = reads.includes('bcast') ? 1 : PER;
   const n = Math.ceil(out.size / perThread / WG);
-  dispatch(k, uniforms, [...tensors.map((t) => t.buffer(name)), out.buffer(name)], grid(n));
+  // Roofline cost (profiler): one FLOP per output element; every input read and the output written once.
+  let bytes = out.size * 4;
+  for (const t of tensors) bytes += t.size * 4;
+  dispatch(k, uniforms, [...tensors.map((t) => t.buffer(name)), out.buffer(name)], grid(n), undefined, {
+    flops: out.size,
+    bytes,
+  });
   return out;
 }
 
