@@ -4,7 +4,6 @@ export * from './creation.js';
 export {
   type AdapterSummary,
   adapterSummary,
-  type DispatchCost,
   dispatch,
   dispatchStats,
   emptyCache,
@@ -18,7 +17,6 @@ export {
   kernelFor,
   limits,
   MAIN_1D,
-  type ProfileEntry,
   profileReport,
   resetPeakMemory,
   setDebug,
@@ -72,7 +70,6 @@ export {
   sum,
   variance,
 } from './ops/reduce.js';
-export { measurePeaks, type Peaks, type RooflineRow, roofline } from './roofline.js';
 export {
   type DType,
   fmtShape,

@@ -2,10 +2,11 @@
 // compatibility mode. WGRAD_BACKEND=vulkan|opengl|auto overrides the choice. This is the only tensor module
 // that touches Node APIs.
 import { closeSync, fstatSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create, globals } from 'webgpu';
 import { type AdapterSummary, setDevice, setWaitHook } from './gpu.js';
+import { setWarmupDevices } from './precompile.js';
 
 type Attempt = { backend: 'vulkan' | 'opengl'; result: string };
 
@@ -20,7 +21,9 @@ function describe(info: GPUAdapterInfo | undefined): string {
 
 async function tryBackend(
   backend: 'vulkan' | 'opengl',
-): Promise<{ adapter: GPUAdapter; summary: AdapterSummary } | string> {
+): Promise<
+  { adapter: GPUAdapter; summary: AdapterSummary; another: () => Promise<GPUAdapter | null> } | string
+> {
   try {
     if (backend === 'opengl') process.env.EGL_PLATFORM ??= 'surfaceless';
     const gpu = create(backend === 'opengl' ? ['backend=opengl'] : ['backend=vulkan']);
@@ -35,6 +38,7 @@ async function tryBackend(
     );
     return {
       adapter,
+      another: () => gpu.requestAdapter(options),
       summary: {
         backend,
         description: describe(adapter.info),
@@ -130,6 +134,26 @@ async function politeWait<T>(work: Promise<T>): Promise<T> {
   }
 }
 
+/** The device wgrad uses on `adapter`: every optional feature it can use, and the limits it needs raised. */
+function openDevice(adapter: GPUAdapter): Promise<GPUDevice> {
+  const wanted: GPUFeatureName[] = (
+    ['timestamp-query', 'shader-f16', 'subgroups'] as GPUFeatureName[]
+  ).filter((f) => adapter.features.has(f));
+  const l = adapter.limits;
+  return adapter.requestDevice({
+    requiredFeatures: wanted,
+    requiredLimits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
+    },
+  });
+}
+
 /** Finds an adapter (see the top of this file), requests its device and installs it for every later op. */
 export function acquireDevice(): Promise<AdapterSummary> {
   return filterDawnStderr(acquire);
@@ -149,23 +173,17 @@ async function acquire(): Promise<AdapterSummary> {
       attempts.push({ backend, result: r });
       continue;
     }
-    const { adapter, summary } = r;
-    const wanted: GPUFeatureName[] = (
-      ['timestamp-query', 'shader-f16', 'subgroups'] as GPUFeatureName[]
-    ).filter((f) => adapter.features.has(f));
-    const l = adapter.limits;
-    const device = await adapter.requestDevice({
-      requiredFeatures: wanted,
-      requiredLimits: {
-        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-        maxBufferSize: l.maxBufferSize,
-        maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-        maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-        maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
-      },
-    });
+    const { adapter, summary, another } = r;
+    const device = await openDevice(adapter);
+    // Parallel pipeline warm-up (precompile.ts) opens more devices on the same adapter, one per spare core.
+    setWarmupDevices(
+      () =>
+        filterDawnStderr(async () => {
+          const a = await another();
+          return a && openDevice(a);
+        }),
+      Math.max(0, availableParallelism() - 1),
+    );
     setDevice(device, summary);
     if (Number.isFinite(SPIN_MS)) setWaitHook(politeWait);
     return summary;
