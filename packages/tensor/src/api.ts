@@ -4,6 +4,7 @@ export * from './creation.js';
 export {
   type AdapterSummary,
   adapterSummary,
+  type DispatchCost,
   dispatch,
   dispatchStats,
   emptyCache,
@@ -17,6 +18,7 @@ export {
   kernelFor,
   limits,
   MAIN_1D,
+  type ProfileEntry,
   profileReport,
   resetPeakMemory,
   setDebug,
@@ -70,6 +72,7 @@ export {
   sum,
   variance,
 } from './ops/reduce.js';
+export { measurePeaks, type Peaks, type RooflineRow, roofline } from './roofline.js';
 export {
   type DType,
   fmtShape,

@@ -343,9 +343,24 @@ const batch: Batch = {
   ops: [],
   afterSubmit: [],
 };
+const uniformView = new DataView(batch.uniforms);
 let lastOps: string[] = [];
 let submits = 0;
 let dispatches = 0;
+/** Milliseconds of host time spent inside dispatch() (uniform packing, bind group, encoding) and in submits. */
+let encodeMs = 0;
+let submitMs = 0;
+
+/**
+ * What one dispatch does, for the profiler's roofline columns: floating-point operations (a multiply-add
+ * counts 2) and bytes of global memory it must move at least (each input read once, each output written
+ * once). Dispatches without one are counted with `bytes` = the sizes of their bound storage buffers and no
+ * FLOPs.
+ */
+export interface DispatchCost {
+  flops: number;
+  bytes: number;
+}
 
 function encoder(): GPUCommandEncoder {
   batch.encoder ??= runtime().device.createCommandEncoder();
@@ -385,7 +400,9 @@ export function dispatch(
   buffers: readonly (GPUBuffer | TextureBinding)[],
   groups: readonly [number, number?, number?],
   label?: string,
+  cost?: DispatchCost,
 ): void {
+  const t0 = performance.now();
   if (recorder) return;
   const r = runtime();
   throwPending();
@@ -395,12 +412,13 @@ export function dispatch(
     flush();
     offset = 0;
   }
-  const view = new DataView(batch.uniforms, offset, bytes);
-  uniforms.forEach((w, i) => {
-    if (typeof w === 'number') view.setUint32(i * 4, w >>> 0, true);
-    else if ('f' in w) view.setFloat32(i * 4, w.f, true);
-    else view.setInt32(i * 4, w.i, true);
-  });
+  const view = uniformView;
+  for (let i = 0; i < uniforms.length; i++) {
+    const w = uniforms[i]!;
+    if (typeof w === 'number') view.setUint32(offset + i * 4, w >>> 0, true);
+    else if ('f' in w) view.setFloat32(offset + i * 4, w.f, true);
+    else view.setInt32(offset + i * 4, w.i, true);
+  }
   batch.uniformBytes = offset + bytes;
   const [x, y = 1, z = 1] = groups;
   if (x > r.maxWorkgroupsPerDim || y > r.maxWorkgroupsPerDim || z > r.maxWorkgroupsPerDim)
@@ -410,7 +428,9 @@ export function dispatch(
   currentOp = k.name;
   try {
     const bindGroup = bindGroupFor(k, uniforms.length ? bytes : 0, offset, buffers);
-    const timed = prof ? profiledPass(label ?? k.name) : null;
+    const timed = prof
+      ? profiledPass(label ?? k.name, cost ?? (label ? gemmLabelCost(label) : null) ?? boundBytes(buffers))
+      : null;
     const pass = timed ?? computePass();
     pass.setPipeline(k.pipeline);
     if (k.cached && uniforms.length) pass.setBindGroup(0, bindGroup, [offset]);
@@ -422,6 +442,7 @@ export function dispatch(
   }
   batch.ops.push(k.name);
   dispatches++;
+  encodeMs += performance.now() - t0;
   if (debugMode) flush();
 }
 
@@ -490,8 +511,51 @@ interface Profiler {
   set: GPUQuerySet;
   resolve: GPUBuffer;
   names: string[];
-  totals: Map<string, { ms: number; count: number }>;
+  costs: { flops: number; bytes: number; known: boolean }[];
+  totals: Map<string, ProfileEntry>;
   pending: Promise<void>[];
+}
+
+/** One row of `profileReport()`: a kernel name's GPU time and work, summed over its dispatches. */
+export interface ProfileEntry {
+  name: string;
+  /** GPU milliseconds (timestamp queries around each dispatch). */
+  ms: number;
+  count: number;
+  /** FLOPs (multiply-add = 2) of the dispatches that declared a cost; 0 when none did. */
+  flops: number;
+  /** Bytes moved: the declared minimum, or the bound storage-buffer sizes for dispatches without a cost. */
+  bytes: number;
+  /** Whether every dispatch of this name declared its cost (false: bytes are the bound-buffer estimate). */
+  costKnown: boolean;
+  /** Achieved GFLOP/s and GB/s (flops / ms, bytes / ms). */
+  gflops: number;
+  gbps: number;
+}
+
+// GEMM dispatches name their problem in the label (`gemm:OP MxNxK[xOUTER][ bNB]`, see ops/gemm.ts):
+// 2·M·N·K FLOPs per product and the operands read and the result written once each.
+const GEMM_LABEL = /^gemm:\S+ (\d+)x(\d+)x(\d+)(?:x(\d+))?(?: b(\d+))?$/;
+function gemmLabelCost(label: string): DispatchCost | null {
+  const m = GEMM_LABEL.exec(label);
+  if (!m) return null;
+  const [M, N, K, outer, nb] = [m[1], m[2], m[3], m[4] ?? '1', m[5] ?? '1'].map(Number) as number[];
+  const products = outer! * nb!;
+  return {
+    flops: 2 * M! * N! * K! * products,
+    bytes: 4 * products * (M! * K! + K! * N!) + 4 * nb! * M! * N!,
+  };
+}
+
+/** Bytes of the storage buffers a dispatch binds: its traffic when the kernel reads or writes each once. */
+function boundBytes(buffers: readonly (GPUBuffer | TextureBinding)[]): {
+  flops: number;
+  bytes: number;
+  known: boolean;
+} {
+  let bytes = 0;
+  for (const b of buffers) if (!(b instanceof TextureBinding)) bytes += b.size;
+  return { flops: 0, bytes, known: false };
 }
 let prof: Profiler | null = null;
 const PROF_QUERIES = 2 * MAX_OPS_PER_SUBMIT;
@@ -509,16 +573,21 @@ export function setProfiling(on: boolean): void {
     set: device.createQuerySet({ type: 'timestamp', count: PROF_QUERIES }),
     resolve: device.createBuffer({ size: PROF_QUERIES * 8, usage: 0x0200 | USAGE_COPY_SRC }), // QUERY_RESOLVE
     names: [],
+    costs: [],
     totals: new Map(),
     pending: [],
   };
 }
 
-function profiledPass(name: string): GPUComputePassEncoder {
+function profiledPass(
+  name: string,
+  cost: DispatchCost | { flops: number; bytes: number; known: boolean },
+): GPUComputePassEncoder {
   const p = prof!;
   endPass();
   const i = p.names.length;
   p.names.push(name);
+  p.costs.push({ flops: cost.flops, bytes: cost.bytes, known: 'known' in cost ? cost.known : true });
   return encoder().beginComputePass({
     timestampWrites: { querySet: p.set, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
   });
@@ -533,15 +602,30 @@ function collectProfile(): void {
   batch.encoder.resolveQuerySet(p.set, 0, 2 * n, p.resolve, 0);
   batch.encoder.copyBufferToBuffer(p.resolve, 0, read, 0, n * 16);
   const names = p.names;
+  const costs = p.costs;
   p.names = [];
+  p.costs = [];
   batch.afterSubmit.push(() => {
     p.pending.push(
       read.mapAsync(MAP_MODE_READ).then(() => {
         const t = new BigUint64Array(read.getMappedRange());
         names.forEach((name, i) => {
-          const e = p.totals.get(name) ?? { ms: 0, count: 0 };
+          const e = p.totals.get(name) ?? {
+            name,
+            ms: 0,
+            count: 0,
+            flops: 0,
+            bytes: 0,
+            costKnown: true,
+            gflops: 0,
+            gbps: 0,
+          };
+          const c = costs[i]!;
           e.ms += Number(t[2 * i + 1]! - t[2 * i]!) / 1e6;
           e.count++;
+          e.flops += c.flops;
+          e.bytes += c.bytes;
+          e.costKnown &&= c.known;
           p.totals.set(name, e);
         });
         read.destroy();
@@ -550,18 +634,28 @@ function collectProfile(): void {
   });
 }
 
-/** GPU milliseconds per kernel name since profiling was switched on (sorted, largest first). */
-export async function profileReport(): Promise<{ name: string; ms: number; count: number }[]> {
+/**
+ * GPU milliseconds per kernel name since profiling was switched on (sorted, largest first), with the work
+ * done and the achieved GFLOP/s and GB/s (see `rooflineReport` for the same against measured peaks).
+ */
+export async function profileReport(): Promise<ProfileEntry[]> {
   if (!prof) throw new Error('profileReport: profiling is off (setProfiling(true))');
   await sync();
   await Promise.all(prof.pending);
   prof.pending = [];
-  return [...prof.totals].map(([name, e]) => ({ name, ...e })).sort((a, b) => b.ms - a.ms);
+  return [...prof.totals.values()]
+    .map((e) => ({
+      ...e,
+      gflops: e.ms > 0 ? e.flops / e.ms / 1e6 : 0,
+      gbps: e.ms > 0 ? e.bytes / e.ms / 1e6 : 0,
+    }))
+    .sort((a, b) => b.ms - a.ms);
 }
 
 /** Submits everything encoded so far. Cheap when nothing is pending. */
 export function flush(): void {
   if (!batch.encoder) return;
+  const t0 = performance.now();
   const { device } = runtime();
   endPass();
   collectProfile();
@@ -570,13 +664,17 @@ export function flush(): void {
   if (batch.uniformBytes) device.queue.writeBuffer(uniformBuffer(), 0, batch.uniforms, 0, batch.uniformBytes);
   device.queue.submit([batch.encoder.finish()]);
   submits++;
+  submitMs += performance.now() - t0;
   if (debugMode)
     device.popErrorScope().then((err) => {
       if (err) pendingError ??= `WebGPU validation error in op(s) [${ops.join(', ')}]: ${err.message}`;
     });
   lastOps = ops;
   batch.encoder = null;
-  if (prof) prof.names = [];
+  if (prof) {
+    prof.names = [];
+    prof.costs = [];
+  }
   batch.uniformBytes = 0;
   batch.ops = [];
   const after = batch.afterSubmit;
@@ -603,7 +701,7 @@ let waitHook: WaitHook = (work) => work;
 export function setWaitHook(hook: WaitHook): void {
   waitHook = hook;
 }
-const waitFor = <T>(work: Promise<T>): Promise<T> => waitHook(work);
+export const waitFor = <T>(work: Promise<T>): Promise<T> => waitHook(work);
 
 const readPool: GPUBuffer[] = [];
 
@@ -639,8 +737,20 @@ export async function sync(): Promise<void> {
   throwPending();
 }
 
-export function dispatchStats(): { submits: number; dispatches: number; pipelines: number } {
-  return { submits, dispatches, pipelines: pipelines.size };
+/**
+ * Counters since the process started: submits (command buffers), dispatches, compiled pipelines, and host
+ * milliseconds spent inside `dispatch()` (packing uniforms, finding the bind group, encoding: `encodeMs`) and
+ * inside submits (`submitMs`: finishing the command buffer, writing the uniforms, queue.submit). Take the
+ * difference of two readings to cost a piece of work.
+ */
+export function dispatchStats(): {
+  submits: number;
+  dispatches: number;
+  pipelines: number;
+  encodeMs: number;
+  submitMs: number;
+} {
+  return { submits, dispatches, pipelines: pipelines.size, encodeMs, submitMs };
 }
 
 /** Splits `n` workgroups over x and y so that neither exceeds the per-dimension limit. */
