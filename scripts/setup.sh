@@ -280,6 +280,31 @@ else
   fi
 fi
 
+# --- Chromium, for the browser test (test/browser.test.ts) and examples/web -------------------------
+# Debian's chromium, driven headless by playwright-core (no browser is downloaded). WGRAD_CHROMIUM overrides
+# the executable (default /usr/bin/chromium).
+CHROMIUM_BIN="${WGRAD_CHROMIUM:-/usr/bin/chromium}"
+if [[ -x "$CHROMIUM_BIN" ]]; then
+  log "Chromium found: $CHROMIUM_BIN"
+elif [[ "${WGRAD_SKIP_APT:-0}" == 1 ]]; then
+  warn "Chromium missing and WGRAD_SKIP_APT=1: run 'apt-get install chromium' as root (the browser test needs it)"
+elif [[ "$os_id" != debian ]]; then
+  warn "Chromium missing: install a Chromium with WebGPU and set WGRAD_CHROMIUM to it (the browser test needs it)"
+elif [[ "$SUDO" == none ]] || ! command -v apt-get >/dev/null 2>&1; then
+  warn "Chromium missing: run as root: apt-get install --no-install-recommends chromium"
+  packages_failed=1
+else
+  log "installing Chromium (apt-get install chromium)"
+  as_root=()
+  [[ -n "$SUDO" ]] && as_root=("$SUDO")
+  if ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends chromium >/dev/null; then
+    log "apt-get update"
+    "${as_root[@]}" apt-get update -qq || true
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends chromium >/dev/null ||
+      { warn "could not install chromium"; packages_failed=1; }
+  fi
+fi
+
 # --- 3. final check ----------------------------------------------------------------------------
 
 log "final WebGPU adapter check"
