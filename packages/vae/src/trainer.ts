@@ -68,6 +68,13 @@ export interface TrainOptions {
    * step and history all continue, so the resumed run matches the uninterrupted one.
    */
   resume?: boolean | string;
+  /**
+   * Also write `<outDir>/last.safetensors` every this many steps inside an epoch (default: only at the end of
+   * each epoch). Such a checkpoint records how far into its epoch the run was (batches, samples, loss sums);
+   * a run resumed from it skips those batches (a DataLoader is `seek`-ed there; another source is iterated
+   * and its first batches dropped) and continues bit for bit like the uninterrupted run.
+   */
+  checkpointEvery?: number;
   logEvery?: number;
   progress?: boolean;
   onEpoch?: (rec: EpochRecord, history: History) => void | Promise<void>;
@@ -114,6 +121,14 @@ interface TrainMeta {
   bestLoss?: number;
   seed?: number;
   history?: History;
+  /** A mid-epoch checkpoint: the 0-based epoch it was written in and how far into it the run was. */
+  inEpoch?: {
+    epoch: number;
+    batches: number;
+    samples: number;
+    sums: Record<string, number>;
+    seconds: number;
+  };
 }
 
 const isMissingFile = (e: unknown) => (e as { code?: unknown } | null)?.code === 'ENOENT';
@@ -162,8 +177,13 @@ export async function train(opts: TrainOptions): Promise<History> {
   if (opts.outDir) await mkdir(opts.outDir, { recursive: true });
   const lastPath = opts.outDir ? join(opts.outDir, 'last.safetensors') : null;
   const bestPath = opts.outDir ? join(opts.outDir, 'best.safetensors') : null;
-  /** The checkpoint holding the latest good state and its (1-based) epoch. */
-  let lastGood: { path: string; epoch: number } | null = null;
+  /** The checkpoint holding the latest good state and where in the run it was written. */
+  let lastGood: { path: string; at: string } | null = null;
+  /** Progress into the first epoch of a run resumed from a mid-epoch checkpoint. */
+  let resumedInEpoch: TrainMeta['inEpoch'] | null = null;
+  const checkpointEvery = opts.checkpointEvery ?? 0;
+  if (!Number.isInteger(checkpointEvery) || checkpointEvery < 0)
+    throw new Error(`train: checkpointEvery must be a non-negative integer, got ${opts.checkpointEvery}`);
   /** Whether best.safetensors was written by this run (or by the run it resumes). */
   let bestWritten = false;
   if (opts.resume) {
@@ -186,20 +206,34 @@ export async function train(opts: TrainOptions): Promise<History> {
       startEpoch = (meta.epoch ?? -1) + 1;
       step = meta.step ?? 0;
       if (meta.history) Object.assign(history, meta.history);
-      lastGood = { path, epoch: startEpoch };
+      lastGood = { path, at: `end of epoch ${startEpoch}` };
+      const ie = meta.inEpoch;
+      if (ie) {
+        if (
+          !Number.isInteger(ie.epoch) ||
+          ie.epoch !== startEpoch ||
+          !Number.isInteger(ie.batches) ||
+          ie.batches < 0
+        )
+          throw new Error(`train: cannot resume from ${path}: bad mid-epoch position ${JSON.stringify(ie)}`);
+        resumedInEpoch = ie;
+        lastGood = { path, at: `epoch ${ie.epoch + 1}, step ${step}` };
+      }
       bestWritten =
         path === lastPath &&
         history.bestEpoch !== undefined &&
         bestPath !== null &&
         (await fileExists(bestPath));
-      log(`[train] resumed from ${path} at epoch ${startEpoch + 1}`);
+      log(
+        `[train] resumed from ${path} at epoch ${startEpoch + 1}${resumedInEpoch ? `, batch ${resumedInEpoch.batches + 1} (step ${step + 1})` : ''}`,
+      );
     }
   }
   /** Stops the run: the reason, where the last good state is, and the restore from it. */
   const stop = async (what: string) => {
     let where: string;
     if (lastGood) {
-      where = `; the last good state (end of epoch ${lastGood.epoch}) is in ${lastGood.path}`;
+      where = `; the last good state (${lastGood.at}) is in ${lastGood.path}`;
       if (bestWritten && bestPath && bestPath !== lastGood.path)
         where += `, the best epoch (${history.bestEpoch}) in ${bestPath}`;
       try {
@@ -218,10 +252,13 @@ export async function train(opts: TrainOptions): Promise<History> {
   };
   model.train();
   for (let epoch = startEpoch; epoch < opts.epochs; epoch++) {
-    const t0 = performance.now();
-    let samples = 0;
-    let steps = 0;
-    const sums: Record<string, number> = {};
+    // A run resumed mid-epoch starts with that epoch's progress (and skips its first batches).
+    const done = epoch === resumedInEpoch?.epoch ? resumedInEpoch : null;
+    const t0 = performance.now() - (done?.seconds ?? 0) * 1000;
+    let samples = done?.samples ?? 0;
+    let steps = done?.batches ?? 0;
+    const sums: Record<string, number> = { ...done?.sums };
+    let skip = done?.batches ?? 0;
     let pending: { step: number; values: Tensor }[] = [];
     let keys: string[] = [];
     let lastLine = 0;
@@ -262,10 +299,21 @@ export async function train(opts: TrainOptions): Promise<History> {
       return `epoch ${epoch + 1}/${opts.epochs} ${bar} ${means} | ${rate.toFixed(0)} samples/s | ETA ${fmtTime(eta)}`;
     };
     const source = opts.data(epoch);
-    const seekable = source as { setEpoch?: (e: number) => void };
-    if (typeof seekable.setEpoch === 'function') seekable.setEpoch(epoch);
+    const seekable = source as { setEpoch?: (e: number) => void; seek?: (e: number, b: number) => void };
+    if (skip && typeof seekable.seek === 'function') {
+      seekable.seek(epoch, skip);
+      skip = 0;
+    } else if (typeof seekable.setEpoch === 'function') seekable.setEpoch(epoch);
+    if (skip)
+      log(`[train] the data source cannot seek: reading and dropping the ${skip} batches already trained on`);
     try {
       for await (const batch of source) {
+        if (skip > 0) {
+          skip--;
+          batch.x.dispose();
+          batch.y.dispose();
+          continue;
+        }
         step++;
         steps++;
         samples += batch.x.shape[0] ?? 0;
@@ -291,6 +339,28 @@ export async function train(opts: TrainOptions): Promise<History> {
           }
         }
         pending.push({ step, values });
+        if (checkpointEvery && lastPath && step % checkpointEvery === 0) {
+          await flushPending();
+          if (bad) break;
+          const inEpoch = {
+            epoch,
+            batches: steps,
+            samples,
+            sums: { ...sums },
+            seconds: (performance.now() - t0) / 1000,
+          };
+          const meta = {
+            epoch: epoch - 1,
+            step,
+            bestLoss: history.bestLoss,
+            seed: opts.seed,
+            history,
+            inEpoch,
+          };
+          await saveCheckpoint(lastPath, { model, optimizer, meta });
+          lastGood = { path: lastPath, at: `epoch ${epoch + 1}, step ${step}` };
+          log(`[train] checkpoint at epoch ${epoch + 1}, batch ${steps}, step ${step}: ${lastPath}`);
+        }
         if (pending.length >= logEvery) {
           await flushPending();
           if (bad) break;
@@ -342,7 +412,7 @@ export async function train(opts: TrainOptions): Promise<History> {
       }
       if (lastPath) {
         await saveCheckpoint(lastPath, { model, optimizer, meta });
-        lastGood = { path: lastPath, epoch: epoch + 1 };
+        lastGood = { path: lastPath, at: `end of epoch ${epoch + 1}` };
       }
       await writeFileAtomic(join(opts.outDir, 'history.json'), JSON.stringify(history, null, 1));
       await writeFileAtomic(join(opts.outDir, 'history.csv'), historyCsv(history));

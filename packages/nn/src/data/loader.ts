@@ -51,6 +51,8 @@ export class DataLoader<T extends Sample = Sample> implements AsyncIterable<Batc
   readonly prefetch: boolean;
   private readonly shapeOverride: readonly number[] | undefined;
   private nextEpoch = 0;
+  /** First batch of the next iteration (set by `seek` to resume mid-epoch; back to 0 once used). */
+  private nextBatch = 0;
 
   constructor(
     readonly dataset: Dataset<T>,
@@ -85,6 +87,18 @@ export class DataLoader<T extends Sample = Sample> implements AsyncIterable<Batc
     if (!Number.isInteger(epoch) || epoch < 0)
       throw new Error(`DataLoader.setEpoch: epoch must be a non-negative integer, got ${epoch}`);
     this.nextEpoch = epoch;
+    this.nextBatch = 0;
+  }
+
+  /**
+   * Makes the next iteration run `epoch` from its batch `batch` (0-based), with the same order as an
+   * uninterrupted epoch: how a run resumed from a mid-epoch checkpoint continues where it stopped.
+   */
+  seek(epoch: number, batch: number): void {
+    this.setEpoch(epoch);
+    if (!Number.isInteger(batch) || batch < 0 || batch > this.length)
+      throw new Error(`DataLoader.seek: batch must be an integer in [0, ${this.length}], got ${batch}`);
+    this.nextBatch = batch;
   }
 
   /** The sample order of `epoch`: a permutation of seed + epoch when shuffling, else 0..N-1. */
@@ -106,12 +120,14 @@ export class DataLoader<T extends Sample = Sample> implements AsyncIterable<Batc
 
   [Symbol.asyncIterator](): AsyncGenerator<Batch, void, undefined> {
     const epoch = this.nextEpoch++;
-    return this.iterate(epoch);
+    const from = this.nextBatch;
+    this.nextBatch = 0;
+    return this.iterate(epoch, from);
   }
 
-  /** Iterates over the batches of `epoch` without advancing the epoch counter. */
-  async *iterate(epoch: number): AsyncGenerator<Batch, void, undefined> {
-    const batches = this.batchIndices(epoch);
+  /** Iterates over the batches of `epoch` (from its batch `from`) without advancing the epoch counter. */
+  async *iterate(epoch: number, from = 0): AsyncGenerator<Batch, void, undefined> {
+    const batches = this.batchIndices(epoch).slice(from);
     const gpuBatch = this.dataset.gpuBatch;
     if (gpuBatch) {
       for (const idx of batches) {
