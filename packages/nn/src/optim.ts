@@ -181,6 +181,26 @@ export abstract class Optimizer {
     this.lr = sd.lr;
   }
 
+  /**
+   * Runs `fn` and then puts back the step count, the lr and the state tensors as they were, disposing state
+   * that `fn` created. For dry runs that encode no GPU work (`recordKernels`), whose state tensors were never
+   * written.
+   */
+  restoreAfter<T>(fn: () => T): T {
+    const { stepCount, lr } = this;
+    const saved = this.state.map((s) => new Map(s));
+    try {
+      return fn();
+    } finally {
+      this.state.forEach((s, i) => {
+        for (const [k, t] of s) if (saved[i]!.get(k) !== t) t.dispose();
+      });
+      this.state = saved;
+      this.stepCount = stepCount;
+      this.lr = lr;
+    }
+  }
+
   /** Frees the optimizer state. */
   dispose(): void {
     for (const s of this.state) for (const t of s.values()) t.dispose();

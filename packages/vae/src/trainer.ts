@@ -11,7 +11,19 @@
 import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { clipGradNorm, loadCheckpoint, type Module, type Optimizer, saveCheckpoint } from '@wgrad/nn';
-import { concat, manualSeed, noGrad, scope, stack, type Tensor, verifyGemmOnce } from '@wgrad/tensor';
+import {
+  concat,
+  manualSeed,
+  noGrad,
+  precompile,
+  recordKernels,
+  rngState,
+  scope,
+  setRngState,
+  stack,
+  type Tensor,
+  verifyGemmOnce,
+} from '@wgrad/tensor';
 import { writeFileAtomic } from './report/fs.js';
 
 export interface Batch {
@@ -20,7 +32,17 @@ export interface Batch {
 }
 
 /** The loss of one batch: `loss` is minimised; `terms` (e.g. recon, kl) are logged. */
-export type StepFn = (batch: Batch) => { loss: Tensor; terms?: Record<string, Tensor> };
+/**
+ * One step's loss (and named terms to log). Unless `precompile: false`, train() also calls it once as a dry run
+ * before the first step (`ctx.dryRun` true), on the first batch, to learn which GPU pipelines to compile: its
+ * GPU work is not run then, so a step function with JS side effects (counters, logging) should skip them when
+ * `ctx.dryRun` is set.
+ */
+export type StepFn = (batch: Batch, ctx: StepContext) => { loss: Tensor; terms?: Record<string, Tensor> };
+export interface StepContext {
+  /** True for the dry run that lists the step's pipelines before the first step (see TrainOptions.precompile). */
+  dryRun: boolean;
+}
 
 export interface EpochRecord {
   epoch: number;
@@ -68,6 +90,12 @@ export interface TrainOptions {
    * step and history all continue, so the resumed run matches the uninterrupted one.
    */
   resume?: boolean | string;
+  /**
+   * Compile the GPU pipelines the step needs before the first step (default true): one dry run of the step
+   * lists them, then they compile in parallel with a progress line. On lavapipe with a cold shader cache this
+   * is most of the first epoch's time; with Mesa's on-disk cache warm it takes well under a second.
+   */
+  precompile?: boolean;
   /**
    * Also write `<outDir>/last.safetensors` every this many steps inside an epoch (default: only at the end of
    * each epoch). Such a checkpoint records how far into its epoch the run was (batches, samples, loss sums);
@@ -164,6 +192,47 @@ export async function train(opts: TrainOptions): Promise<History> {
   const history: History = { epochs: [], steps: [] };
   let startEpoch = 0;
   let step = 0;
+  /** One training step (inside a scope): gradients, clipping, the optimizer; returns [loss, ...terms]. */
+  const runStep = (batch: Batch, dryRun = false): Tensor => {
+    optimizer.zeroGrad();
+    const { loss, terms = {} } = opts.step(batch, { dryRun });
+    if (loss.size !== 1)
+      throw new Error(`train: the step function must return a scalar loss, got shape [${loss.shape}]`);
+    loss.backward();
+    if (opts.clipGradNorm) clipGradNorm(optimizer.params, opts.clipGradNorm).dispose();
+    optimizer.step();
+    keys = ['loss', ...Object.keys(terms)];
+    return stack([loss, ...Object.values(terms)].map((t) => t.detach().reshape([])));
+  };
+  let keys: string[] = [];
+  // Before the first step: the pipelines the step needs are compiled up front, in parallel where the adapter
+  // allows (see @wgrad/tensor's precompile), with a progress line, instead of one by one inside the first
+  // step. The dry run that lists them changes nothing: RNG position and optimizer state are put back.
+  let precompiled = opts.precompile === false;
+  const precompileStep = async (batch: Batch) => {
+    const rng = rngState();
+    const sources = optimizer.restoreAfter(() => recordKernels(() => scope(() => void runStep(batch, true))));
+    setRngState(rng);
+    optimizer.zeroGrad();
+    if (!sources.length) return;
+    const t0 = performance.now();
+    let last = 0;
+    const line = (done: number, total: number) =>
+      `[train] compiling ${total} GPU pipelines: ${done}/${total} | ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+    const r = await precompile(sources, {
+      onProgress: (done, total) => {
+        const now = performance.now();
+        if (tty && now - last > 200) {
+          process.stdout.write(`\r\x1b[K${line(done, total)}`);
+          last = now;
+        }
+      },
+    });
+    if (tty) process.stdout.write('\r\x1b[K');
+    log(
+      `[train] compiled ${r.pipelines} GPU pipelines in ${(r.ms / 1000).toFixed(1)} s${r.warmupDevices > 1 ? ` (${r.warmupDevices} devices in parallel)` : ''}`,
+    );
+  };
   if (opts.verifyKernels ?? true) {
     const checks = await verifyGemmOnce();
     for (const c of checks)
@@ -260,7 +329,6 @@ export async function train(opts: TrainOptions): Promise<History> {
     const sums: Record<string, number> = { ...done?.sums };
     let skip = done?.batches ?? 0;
     let pending: { step: number; values: Tensor }[] = [];
-    let keys: string[] = [];
     let lastLine = 0;
     let bad: string | null = null;
     const flushPending = async () => {
@@ -319,19 +387,11 @@ export async function train(opts: TrainOptions): Promise<History> {
         samples += batch.x.shape[0] ?? 0;
         let values: Tensor;
         try {
-          values = scope(() => {
-            optimizer.zeroGrad();
-            const { loss, terms = {} } = opts.step(batch);
-            if (loss.size !== 1)
-              throw new Error(
-                `train: the step function must return a scalar loss, got shape [${loss.shape}]`,
-              );
-            loss.backward();
-            if (opts.clipGradNorm) clipGradNorm(optimizer.params, opts.clipGradNorm).dispose();
-            optimizer.step();
-            keys = ['loss', ...Object.keys(terms)];
-            return stack([loss, ...Object.values(terms)].map((t) => t.detach().reshape([])));
-          });
+          if (!precompiled) {
+            precompiled = true;
+            await precompileStep(batch);
+          }
+          values = scope(() => runStep(batch));
         } finally {
           if (opts.disposeBatches ?? true) {
             batch.x.dispose();
