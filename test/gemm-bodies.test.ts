@@ -219,7 +219,7 @@ t(
       auto === 'subgroup' ? ['blocked/auto', 'subgroup/never', 'subgroup/always'] : ['blocked/auto'],
     );
     for (const c of checks) {
-      assert.is(c.cases, 8, `${c.body}/${c.texture} cases`);
+      assert.is(c.cases, 9, `${c.body}/${c.texture} cases`);
       assert.equal(c.failed, [], `${c.body}/${c.texture}`);
       assert.ok(c.maxErr < 1e-5, `${c.body}/${c.texture} max error ${c.maxErr}`);
     }

@@ -290,31 +290,58 @@ function col2im(
     );
     return;
   }
+  const T = q.kH * q.kW;
+  for (const f of phases(q)) {
+    const { kh0, kw0, nth, ntw } = f;
+    dispatch(
+      kernelFor(`col2im|${q.kW}.${sh}.${sw}.${kh0}.${kw0}.${nth}.${ntw}.${bias ? 1 : 0}.${+relu}`, () =>
+        col2imSource(q.kW, sh, sw, f, !!bias, relu),
+      ),
+      [q.Cin, q.H, q.W, q.OH, q.OW, b0, q.Cin * T, T, f.rh, f.rw, f.Hr, f.Wr, f.ch, f.cw],
+      bufs,
+      [Math.ceil((f.Hr * f.Wr) / WG), q.Cin, nb],
+      label,
+    );
+  }
+}
+
+/** A stride phase with everything col2im and the implicit input gradient need (dilation 1). */
+interface PhaseGeom extends Phase {
+  /** Input pixels (rh + sh·i, rw + sw·j), i < Hr, j < Wr. */
+  rh: number;
+  rw: number;
+  Hr: number;
+  Wr: number;
+  /** Tap t of the phase reads output row oh = i + ch − t (column ow = j + cw − s). */
+  ch: number;
+  cw: number;
+}
+
+/** The stride phases of the input (conv2d direction) for dilation 1. */
+function phases(q: Geom): PhaseGeom[] {
+  const [sh, sw] = q.s;
   const [ph, pw] = q.p;
   const mod = (a: number, m: number) => ((a % m) + m) % m;
+  const out: PhaseGeom[] = [];
   for (let rh = 0; rh < Math.min(sh, q.H); rh++)
     for (let rw = 0; rw < Math.min(sw, q.W); rw++) {
-      const Hr = Math.ceil((q.H - rh) / sh);
-      const Wr = Math.ceil((q.W - rw) / sw);
       const kh0 = mod(rh + ph, sh);
       const kw0 = mod(rw + pw, sw);
-      // oh = (ih + ph − kh)/sh = i + ch − t with ch = (rh + ph − kh0)/sh, an integer ≥ 0.
-      const ch = (rh + ph - kh0) / sh;
-      const cw = (rw + pw - kw0) / sw;
-      const nth = Math.max(0, Math.ceil((q.kH - kh0) / sh));
-      const ntw = Math.max(0, Math.ceil((q.kW - kw0) / sw));
-      const phase: Phase = { kh0, kw0, nth, ntw };
-      const T = q.kH * q.kW;
-      dispatch(
-        kernelFor(`col2im|${q.kW}.${sh}.${sw}.${kh0}.${kw0}.${nth}.${ntw}.${bias ? 1 : 0}.${+relu}`, () =>
-          col2imSource(q.kW, sh, sw, phase, !!bias, relu),
-        ),
-        [q.Cin, q.H, q.W, q.OH, q.OW, b0, q.Cin * T, T, rh, rw, Hr, Wr, ch, cw],
-        bufs,
-        [Math.ceil((Hr * Wr) / WG), q.Cin, nb],
-        label,
-      );
+      out.push({
+        rh,
+        rw,
+        Hr: Math.ceil((q.H - rh) / sh),
+        Wr: Math.ceil((q.W - rw) / sw),
+        kh0,
+        kw0,
+        // oh = (ih + ph − kh)/sh = i + ch − t with ch = (rh + ph − kh0)/sh, an integer ≥ 0.
+        ch: (rh + ph - kh0) / sh,
+        cw: (rw + pw - kw0) / sw,
+        nth: Math.max(0, Math.ceil((q.kH - kh0) / sh)),
+        ntw: Math.max(0, Math.ceil((q.kW - kw0) / sw)),
+      });
     }
+  return out;
 }
 
 /**
@@ -358,6 +385,146 @@ function convForward(
   return { y };
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Implicit input gradient: col2im fused into the GEMM (no column buffer, no col2im pass). For dilation 1 the
+// pixels of one stride phase of gx, (rh + sh·i, rw + sw·j), all receive the same nth×ntw taps, so the phase is
+// one GEMM with an outer sum over its taps (conv2d direction, g = 1 shown):
+//   gx[b, ci, rh + sh·i, rw + sw·j] = Σ_{t < nth, s < ntw} Σ_co gyp[b, i + ch − t, j + cw − s, co] · w[co, ci, kh0 + sh·t, kw0 + sw·s]
+// M = B·Hr·Wr (rows m = (b, i, j), a two-level row split), N = Cig, K = Cog per tap; A is gy channels-last
+// with a zero border (gyp) so that taps falling outside the output read zeros, B is w read in place (the
+// texture pack reorders each tap's (Cog, Cig) slice), C is gx written in place with the bias and relu in the
+// epilogue. Same multiply-adds as im2col + GEMM + col2im, minus the (B·P, Cin·T) column buffer's write and
+// read-back.
+
+export type ConvInputGradMode = 'auto' | 'implicit' | 'col2im';
+let inputGradMode: ConvInputGradMode = 'auto';
+/**
+ * Benches/tests: how conv2d's input gradient and convTranspose2d's forward are computed: 'implicit' (fused
+ * GEMM per stride phase, where the geometry allows it), 'col2im' (GEMM into a column buffer, then col2im), or
+ * 'auto' (default: implicit for layers with ≥ 8 input channels per group). Returns the old mode.
+ */
+export function setConvInputGradMode(mode: ConvInputGradMode): ConvInputGradMode {
+  if (mode !== 'auto' && mode !== 'implicit' && mode !== 'col2im')
+    throw new Error(`setConvInputGradMode: expected 'auto', 'implicit' or 'col2im', got '${String(mode)}'`);
+  const old = inputGradMode;
+  inputGradMode = mode;
+  return old;
+}
+
+/** Zero border of gyp: the output rows/columns that taps of some phase read outside [0, OH) × [0, OW). */
+function implicitPads(q: Geom, fs: readonly PhaseGeom[]) {
+  let [pt, pb, pl, pr] = [0, 0, 0, 0];
+  for (const f of fs) {
+    pt = Math.max(pt, f.nth - 1 - f.ch);
+    pb = Math.max(pb, f.Hr - 1 + f.ch - (q.OH - 1));
+    pl = Math.max(pl, f.ntw - 1 - f.cw);
+    pr = Math.max(pr, f.Wr - 1 + f.cw - (q.OW - 1));
+  }
+  return { pt, pl, Hp: q.OH + pt + pb, Wp: q.OW + pl + pr };
+}
+
+/** Whether the input gradient of this geometry takes the implicit path (see setConvInputGradMode). */
+function useImplicit(q: Geom): boolean {
+  if (inputGradMode === 'col2im') return false;
+  const Cog = q.Cout / q.g;
+  const ok =
+    q.d[0] === 1 &&
+    q.d[1] === 1 &&
+    q.kH >= q.s[0] &&
+    q.kW >= q.s[1] && // every phase has taps
+    Cog % 4 === 0; // gyp is written (and read along co) as vec4s
+  if (!ok) return false;
+  const { Hp, Wp } = implicitPads(q, phases(q));
+  if (q.B * Hp * Wp * q.Cout > Math.floor(limits().maxStorageBufferBindingSize / 4)) return false;
+  return inputGradMode === 'implicit' || q.Cin / q.g >= 8;
+}
+
+// gyp[b, ph, pw, c] = gy[b, c, ph − pt, pw − pl] inside the output, 0 in the border. One invocation per
+// (padded pixel, 4 channels, image): 4 loads and one vec4 store.
+const channelsLastPaddedSource = `struct U { C: u32, OH: u32, OW: u32, Hp: u32, Wp: u32, pt: u32, pl: u32, b0: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> x: array<f32>;             // (B, C, OH, OW)
+@group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>; // (B, Hp, Wp, C)
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let p = gid.x;
+  if (p >= u.Hp * u.Wp) { return; }
+  let c = wid.y * 4u;
+  let bl = wid.z;
+  let oh = p / u.Wp - u.pt;   // u32 wrap-around: the top/left border reads as ≥ OH/OW
+  let ow = p % u.Wp - u.pl;
+  var v = vec4<f32>(0.0);
+  if (oh < u.OH && ow < u.OW) {
+    let P = u.OH * u.OW;
+    let xb = ((u.b0 + bl) * u.C + c) * P + oh * u.OW + ow;
+    v = vec4<f32>(x[xb], x[xb + P], x[xb + 2u * P], x[xb + 3u * P]);
+  }
+  y[(((u.b0 + bl) * u.Hp * u.Wp + p) * u.C + c) >> 2u] = v;
+}`;
+
+function convInputGradImplicit(
+  gy: Tensor,
+  w: Tensor,
+  b: Tensor | null,
+  q: Geom,
+  op: string,
+  relu: boolean,
+): Tensor {
+  const gx = new Tensor([q.B, q.Cin, q.H, q.W], 'float32');
+  const { T, Cig, Cog } = sizes(q);
+  const fs = phases(q);
+  const { pt, pl, Hp, Wp } = implicitPads(q, fs);
+  const gyp = new Tensor([q.B, Hp, Wp, q.Cout], 'float32');
+  const maxZ = limits().maxComputeWorkgroupsPerDimension;
+  for (let b0 = 0; b0 < q.B; b0 += maxZ) {
+    const nb = Math.min(maxZ, q.B - b0);
+    dispatch(
+      kernelFor('channels_last_padded', () => channelsLastPaddedSource),
+      [q.Cout, q.OH, q.OW, Hp, Wp, pt, pl, b0],
+      [gy.buffer(op), gyp.buffer(op)],
+      [Math.ceil((Hp * Wp) / WG), q.Cout / 4, nb],
+      `channels_last_padded ${nb}x${q.Cout}x${q.OH}x${q.OW}→${Hp}x${Wp}`,
+    );
+  }
+  const HW = q.H * q.W;
+  for (const f of fs)
+    for (let g = 0; g < q.g; g++)
+      gemm({
+        op,
+        M: q.B * f.Hr * f.Wr,
+        N: Cig,
+        K: Cog,
+        a: {
+          off: ((pt + f.ch) * Wp + pl + f.cw) * q.Cout + g * Cog,
+          rs: q.Cout,
+          cs: 1,
+          split: { P: f.Hr * f.Wr, ro: Hp * Wp * q.Cout, Q: f.Wr, rq: Wp * q.Cout },
+        },
+        b: { off: g * Cog * Cig * T + f.kh0 * q.kW + f.kw0, rs: Cig * T, cs: T }, // w (Cout, Cig, kH, kW)
+        c: {
+          off: g * Cig * HW + f.rh * q.W + f.rw,
+          rs: q.s[1],
+          cs: HW,
+          split: { P: f.Hr * f.Wr, ro: q.Cin * HW, Q: f.Wr, rq: q.s[0] * q.W },
+        },
+        outer: {
+          n: f.nth * f.ntw,
+          cols: f.ntw,
+          as: -q.Cout,
+          as1: -Wp * q.Cout,
+          bs: q.s[1],
+          bs1: q.s[0] * q.kW,
+        },
+        bufA: gyp.buffer(op),
+        bufB: w.buffer(op),
+        bufC: gx.buffer(op),
+        bias: b ? { buf: b.buffer(op), along: 'n', off: g * Cig } : undefined,
+        act: relu ? 'relu' : undefined,
+      });
+  gyp.dispose();
+  return gx;
+}
+
 /** gx (B, Cin, H, W) = dL/dx of conv2d for dL/dy = gy (+ bias[ci]: convTranspose2d's forward). */
 function convInputGrad(
   gy: Tensor,
@@ -368,6 +535,7 @@ function convInputGrad(
   relu = false,
   gyCl?: Tensor | null,
 ): Tensor {
+  if (q.B * q.Cin * q.H * q.W > 0 && useImplicit(q)) return convInputGradImplicit(gy, w, b, q, op, relu);
   const gx = new Tensor([q.B, q.Cin, q.H, q.W], 'float32');
   if (gx.size === 0) return gx;
   const { P, T, Cig, Cog } = sizes(q);

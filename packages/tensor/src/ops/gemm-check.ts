@@ -35,7 +35,7 @@ interface Case {
   sizes: [number, number, number];
   bias?: 'n' | 'm';
   relu?: boolean;
-  outer?: { n: number; as: number; bs: number };
+  outer?: GemmProblem['outer'];
   split?: { S: number; zsC: number };
 }
 
@@ -138,14 +138,38 @@ function cases(): Case[] {
     outer: { n: 5, as: 48, bs: 72 },
     split: { S: 2, zsC: 96 },
   });
+  // An implicit convolution's form (conv.ts, input gradient of one stride phase): two-level row splits of A
+  // (k4) and C (scalar), and a 2-D outer sum over 2×2 taps with negative A offsets and scalar B.
+  // A: (2 images, 4×4 padded pixels, 8 channels); m = (image, i < 2, j < 3); C: (2, 5 channels, 4×6) at
+  // rows 1 + 2i, columns 1 + 2j.
+  add({
+    name: 'implicit conv phase',
+    M: 12,
+    N: 5,
+    K: 8,
+    a: { off: (1 * 4 + 1) * 8, rs: 8, cs: 1, split: { P: 6, ro: 128, Q: 3, rq: 32 } },
+    b: { off: 1, rs: 5 * 16, cs: 16 },
+    c: { off: 1 * 6 + 1, rs: 2, cs: 24, split: { P: 6, ro: 120, Q: 3, rq: 12 } },
+    sizes: [256, 640, 240],
+    outer: { n: 4, cols: 2, as: -8, as1: -32, bs: 2, bs1: 8 },
+    bias: 'n',
+    relu: true,
+  });
   return out;
 }
 
 /** float64 reference over the same descriptors; returns the expected C buffer (untouched elements stay 0). */
 function reference(c: Case, A: Float32Array, B: Float32Array, bias: Float32Array): Float64Array {
   const C = new Float64Array(c.sizes[2]);
-  const row = (d: MatDesc, r: number) =>
-    d.split ? Math.floor(r / d.split.P) * d.split.ro + (r % d.split.P) * d.rs : r * d.rs;
+  const row = (d: MatDesc, r: number) => {
+    if (!d.split) return r * d.rs;
+    const { P, ro, Q, rq = 0 } = d.split;
+    const rp = r % P;
+    return Math.floor(r / P) * ro + (Q ? Math.floor(rp / Q) * rq + (rp % Q) * d.rs : rp * d.rs);
+  };
+  const o = c.outer;
+  const term = (j: number, s: number, s1 = 0) =>
+    o?.cols ? Math.floor(j / o.cols) * s1 + (j % o.cols) * s : j * s;
   const nb = (c.batch ?? []).reduce((x, y) => x * y, 1);
   const On = c.outer?.n ?? 1;
   const S = c.split ? splitSlices(On, c.split.S) : 1;
@@ -157,8 +181,10 @@ function reference(c: Case, A: Float32Array, B: Float32Array, bias: Float32Array
           let acc = 0;
           for (let j = s * chunk; j < Math.min(On, (s + 1) * chunk); j++)
             for (let k = 0; k < c.K; k++) {
-              const ia = c.a.off + (c.a.bs?.[0] ?? 0) * z + j * (c.outer?.as ?? 0) + row(c.a, m) + k * c.a.cs;
-              const ib = c.b.off + (c.b.bs?.[0] ?? 0) * z + j * (c.outer?.bs ?? 0) + k * c.b.rs + n * c.b.cs;
+              const ia =
+                c.a.off + (c.a.bs?.[0] ?? 0) * z + term(j, o?.as ?? 0, o?.as1) + row(c.a, m) + k * c.a.cs;
+              const ib =
+                c.b.off + (c.b.bs?.[0] ?? 0) * z + term(j, o?.bs ?? 0, o?.bs1) + k * c.b.rs + n * c.b.cs;
               acc += A[ia]! * B[ib]!;
             }
           if (c.bias === 'n') acc += bias[n]!;

@@ -30,8 +30,11 @@ export interface MatDesc {
   off: number;
   rs: number;
   cs: number;
-  /** Row split: row r → (r / P)·ro + (r % P)·rs. */
-  split?: { P: number; ro: number };
+  /**
+   * Row split: row r → (r / P)·ro + (r % P)·rs, or with Q (two levels, e.g. r = (image, row, column) of a
+   * convolution's stride phase) (r / P)·ro + ((r % P) / Q)·rq + ((r % P) % Q)·rs.
+   */
+  split?: { P: number; ro: number; Q?: number; rq?: number };
   bs?: readonly number[];
 }
 
@@ -72,9 +75,11 @@ export interface GemmProblem {
   act?: 'relu';
   /**
    * An outer sum: C = Σ_{j < n} A_j·B_j with A_j = A + j·as and B_j = B + j·bs (element offsets), e.g. over the
-   * images of a batch for a convolution's weight gradient, with K the inner (per-image) length.
+   * images of a batch for a convolution's weight gradient, with K the inner (per-image) length. With `cols`,
+   * j is a 2-D index (j / cols, j % cols) and A_j = A + (j / cols)·as1 + (j % cols)·as (B alike), e.g. over
+   * the kH×kW taps of an implicit convolution; offsets may be negative (u32 wrap-around).
    */
-  outer?: { n: number; as: number; bs: number };
+  outer?: { n: number; as: number; bs: number; cols?: number; as1?: number; bs1?: number };
   /** Split the outer sum into S slices (z-major): slice s sums j ∈ [s·⌈n/S⌉, …) into C + s·zsC. */
   split?: { S: number; zsC: number };
   config?: GemmConfig;
@@ -153,23 +158,30 @@ const tileN = (c: GemmConfig) => (c.body === 'subgroup' ? 32 * c.h : 4 * c.h * c
 
 const isAligned = (...xs: number[]) => xs.every((x) => x % 4 === 0);
 const ro = (d: MatDesc) => d.split?.ro ?? 0;
+const rq = (d: MatDesc) => d.split?.rq ?? 0;
+const splitLevels = (d: MatDesc) => (d.split ? (d.split.Q === undefined ? 1 : 2) : 0);
 
 function aMode(p: GemmProblem): AMode {
   const a = p.a;
-  return a.cs === 1 && p.K % 4 === 0 && isAligned(a.off, a.rs, ro(a), p.outer?.as ?? 0, ...(a.bs ?? []))
+  const o = p.outer;
+  return a.cs === 1 &&
+    p.K % 4 === 0 &&
+    isAligned(a.off, a.rs, ro(a), rq(a), o?.as ?? 0, o?.as1 ?? 0, ...(a.bs ?? []))
     ? 'k4'
     : 'scalar';
 }
 function bMode(p: GemmProblem): BMode {
   const b = p.b;
-  const os = p.outer?.bs ?? 0;
-  if (b.cs === 1 && p.N % 4 === 0 && isAligned(b.off, b.rs, os, ...(b.bs ?? []))) return 'f4';
-  if (b.rs === 1 && p.K % 4 === 0 && isAligned(b.off, b.cs, os, ...(b.bs ?? []))) return 'k4';
+  const os = [p.outer?.bs ?? 0, p.outer?.bs1 ?? 0];
+  if (b.cs === 1 && p.N % 4 === 0 && isAligned(b.off, b.rs, ...os, ...(b.bs ?? []))) return 'f4';
+  if (b.rs === 1 && p.K % 4 === 0 && isAligned(b.off, b.cs, ...os, ...(b.bs ?? []))) return 'k4';
   return 'scalar';
 }
 function cMode(p: GemmProblem): CMode {
   const c = p.c;
-  return c.cs === 1 && p.N % 4 === 0 && isAligned(c.off, c.rs, ro(c), ...(c.bs ?? []), p.split?.zsC ?? 0)
+  return c.cs === 1 &&
+    p.N % 4 === 0 &&
+    isAligned(c.off, c.rs, ro(c), rq(c), ...(c.bs ?? []), p.split?.zsC ?? 0)
     ? 'f4'
     : 'scalar';
 }
@@ -180,10 +192,11 @@ function cMode(p: GemmProblem): CMode {
 const R = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 // Uniform block: problem sizes, then one Mat per operand.
+// Outer term j starts at (j / kw)·ks1 + (j % kw)·ks; two-level row splits use Q and rq.
 const MAT =
-  'struct Mat { off: u32, rs: u32, cs: u32, P: u32, ro: u32, zs: u32, ks: u32, p1: u32, bs: vec4<u32> }';
+  'struct Mat { off: u32, rs: u32, cs: u32, P: u32, ro: u32, zs: u32, ks: u32, Q: u32, rq: u32, ks1: u32, kw: u32, p1: u32, bs: vec4<u32> }';
 const UNIFORM = `${MAT}
-struct U { M: u32, N: u32, K: u32, ochunk: u32, S: u32, brank: u32, biasOff: u32, On: u32, bshape: vec4<u32>, a: Mat, b: Mat, c: Mat, ry: u32, gy: u32, g0: u32, g1: u32 }
+struct U { M: u32, N: u32, K: u32, ochunk: u32, S: u32, brank: u32, biasOff: u32, On: u32, bshape: vec4<u32>, a: Mat, b: Mat, c: Mat, ry: u32, gy: u32, texK: u32, g1: u32 }
 @group(0) @binding(0) var<uniform> u: U;`;
 
 interface Variant {
@@ -192,8 +205,9 @@ interface Variant {
   /** 'tex': B packed into a texture (subgroup body). */
   bm: BMode | 'tex';
   cm: CMode;
-  splitA: boolean;
-  splitC: boolean;
+  /** Row split levels of A and C (0, 1 or 2). */
+  splitA: number;
+  splitC: number;
   batched: boolean;
   tail: boolean;
   bias: 'n' | 'm' | null;
@@ -226,8 +240,12 @@ function source(v: Variant): string {
   const rowsC = sub ? 8 * v.cfg.rows : v.cfg.rows; // rows of C per invocation
   const hs = R(H);
   const qs = R(4);
-  const rowOff = (d: 'a' | 'c', m: string, split: boolean) =>
-    split ? `((${m}) / u.${d}.P) * u.${d}.ro + ((${m}) % u.${d}.P) * u.${d}.rs` : `(${m}) * u.${d}.rs`;
+  const rowOff = (d: 'a' | 'c', m: string, split: number) =>
+    split === 2
+      ? `((${m}) / u.${d}.P) * u.${d}.ro + (((${m}) % u.${d}.P) / u.${d}.Q) * u.${d}.rq + (((${m}) % u.${d}.P) % u.${d}.Q) * u.${d}.rs`
+      : split === 1
+        ? `((${m}) / u.${d}.P) * u.${d}.ro + ((${m}) % u.${d}.P) * u.${d}.rs`
+        : `(${m}) * u.${d}.rs`;
 
   // A: one vec4 (4 consecutive k) of row pointer pa at k; guarded variant for the tail.
   const aLoad = (i: number, guard: boolean) => {
@@ -242,7 +260,7 @@ function source(v: Variant): string {
   // k4: the 4 columns are read along k and transposed (free in lavapipe's SoA registers).
   const bRows = (h: number, guard: boolean): string[] => {
     // Rows ≥ K of the texture are zeros: no guard.
-    if (bm === 'tex') return qs.map((q) => `textureLoad(tb, vec2<u32>(cb${h}, k + ${q}u), 0)`);
+    if (bm === 'tex') return qs.map((q) => `textureLoad(tb, vec2<u32>(cb${h}, tk + k + ${q}u), 0)`);
     if (bm === 'f4')
       return qs.map((q) => {
         const ld = `b4[(qb${h} + (k + ${q}u) * u.b.rs) >> 2u]`;
@@ -387,8 +405,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     .join('\n  ')}
   let kFull = u.K & ~3u;
   for (var j = jBegin; j < jEnd; j = j + 1u) {
-    let oa = j * u.a.ks;
-    let ob = j * u.b.ks;
+    let oa = (j / u.a.kw) * u.a.ks1 + (j % u.a.kw) * u.a.ks;
+    let ob = (j / u.b.kw) * u.b.ks1 + (j % u.b.kw) * u.b.ks;${bm === 'tex' ? '\n    let tk = j * u.texK; // B texture rows of term j' : ''}
     ${rowsPtr.join('\n    ')}
     ${colsPtr.join('\n    ')}
     var k = 0u;
@@ -414,10 +432,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 // ---------------------------------------------------------------------------------------------------------
 // Dispatch
 
-const matWords = (d: MatDesc, zs = 0, ks = 0): number[] => {
+const matWords = (d: MatDesc, zs = 0, ks = 0, ks1 = 0, kw = 1): number[] => {
   const bs = [...(d.bs ?? [])];
   while (bs.length < 4) bs.push(0);
-  return [d.off, d.rs, d.cs, d.split?.P ?? 1, d.split?.ro ?? 0, zs, ks, 0, ...bs];
+  const P = d.split?.P ?? 1;
+  return [
+    d.off,
+    d.rs,
+    d.cs,
+    P,
+    d.split?.ro ?? 0,
+    zs,
+    ks,
+    d.split?.Q ?? P,
+    d.split?.rq ?? 0,
+    ks1,
+    kw,
+    0,
+    ...bs,
+  ];
 };
 
 /** The number of slices `split: { S }` really makes of an outer sum of n terms (slices of ⌈n/S⌉). */
@@ -434,7 +467,9 @@ const swapRC = (d: MatDesc): MatDesc => ({ off: d.off, rs: d.cs, cs: d.rs, bs: d
 export function gemm(p0: GemmProblem): void {
   // A row split with ro = P·rs is no split ((r / P)·P·rs + (r % P)·rs = r·rs), e.g. NCHW with one channel.
   const plain = (d: MatDesc): MatDesc =>
-    d.split && d.split.ro === d.split.P * d.rs ? { off: d.off, rs: d.rs, cs: d.cs, bs: d.bs } : d;
+    d.split && d.split.Q === undefined && d.split.ro === d.split.P * d.rs
+      ? { off: d.off, rs: d.rs, cs: d.cs, bs: d.bs }
+      : d;
   const p = { ...p0, a: plain(p0.a), c: plain(p0.c) };
   if (swapsNarrow(p)) {
     const t: GemmProblem = {
@@ -480,6 +515,8 @@ function gemmNoSwap(p: GemmProblem): void {
   const S = splitSlices(On, p.split?.S ?? 1);
   const ochunk = Math.ceil(On / S);
   if (p.split && !p.outer) throw new Error(`${p.op}: split-K needs an outer sum to split`);
+  if (On < 1) throw new Error(`${p.op}: an outer sum needs at least one term, got n = ${On}`);
+  const kw = p.outer?.cols ?? On; // j / kw = 0 for a 1-D outer sum
   const v = variantOf(p);
   const cfg = v.cfg;
   const bshape = [...batch];
@@ -494,8 +531,8 @@ function gemmNoSwap(p: GemmProblem): void {
     p.bias?.off ?? 0,
     On,
     ...bshape,
-    ...matWords(p.a, 0, p.outer?.as ?? 0),
-    ...matWords(p.b, 0, p.outer?.bs ?? 0),
+    ...matWords(p.a, 0, p.outer?.as ?? 0, p.outer?.as1 ?? 0, kw),
+    ...matWords(p.b, 0, p.outer?.bs ?? 0, p.outer?.bs1 ?? 0, kw),
     ...matWords(p.c, p.split?.zsC ?? 0),
   ];
   // Row tiles beyond the per-dimension limit (e.g. conv with M = B·OH·OW in the millions) are folded into z.
@@ -503,7 +540,7 @@ function gemmNoSwap(p: GemmProblem): void {
   const tilesY = Math.ceil(M / tileM(cfg));
   const ry = Math.ceil(tilesY / maxDim);
   const gy = Math.ceil(tilesY / ry);
-  words.push(ry, gy, 0, 0);
+  words.push(ry, gy, texRows(K), 0);
   const tex = v.bm === 'tex' ? packB(p) : null;
   const bufs = [p.bufA, tex ? tex.binding : p.bufB, p.bufC, ...(p.bias ? [p.bias.buf] : [])];
   const gz = nb * S * ry;
@@ -548,23 +585,26 @@ function textureB(p: Layout, body: Body): boolean {
   return texMode === 'always' ? texFits(p, 1) : texFits(p, TEX_MIN_ROWS) && p.M * p.N * p.K >= TEX_MIN_MACS;
 }
 
+/** Texture rows per outer term: K rounded up to 4 (the K loop reads 4 rows per step, zeros past K). */
+const texRows = (K: number) => Math.ceil(K / 4) * 4;
+
 function texFits(p: Layout, minRows: number): boolean {
   const max = runtime().device.limits.maxTextureDimension2D;
   return (
     p.M >= minRows &&
     p.K > 0 &&
-    !p.outer &&
     !p.b.split &&
     (p.b.bs ?? []).every((s) => s === 0) &&
     Math.ceil(p.N / 4) <= max &&
-    Math.ceil(p.K / 4) * 4 <= max
+    (p.outer?.n ?? 1) * texRows(p.K) <= max
   );
 }
 
-// Texel (c, r) = B[r, 4c..4c+3] (zeros past K and N). `f4`: B row-major with aligned rows, read as vec4.
+// Texel (c, j·Kp + k) = B_j[k, 4c..4c+3] (zeros past K and N) for outer term j (one term without an outer
+// sum), B_j at off + (j / kw)·ks1 + (j % kw)·ks. `f4`: B row-major with aligned rows, read as vec4.
 const packSource = (
   f4: boolean,
-) => `struct P { K: u32, N: u32, off: u32, rs: u32, cs: u32, W: u32, H: u32, p: u32 }
+) => `struct P { K: u32, N: u32, off: u32, rs: u32, cs: u32, W: u32, H: u32, Kp: u32, kw: u32, ks: u32, ks1: u32, p: u32 }
 @group(0) @binding(0) var<uniform> u: P;
 @group(0) @binding(1) var<storage, read> ${f4 ? 'b4: array<vec4<f32>>' : 'b: array<f32>'};
 @group(0) @binding(2) var t: texture_storage_2d<rgba32float, write>;
@@ -574,8 +614,10 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let r = g.y;
   if (c >= u.W || r >= u.H) { return; }
   var v = vec4<f32>(0.0);
-  if (r < u.K) {
-    let base = u.off + r * u.rs;
+  let j = r / u.Kp;
+  let k = r - j * u.Kp;
+  if (k < u.K) {
+    let base = u.off + (j / u.kw) * u.ks1 + (j % u.kw) * u.ks + k * u.rs;
     ${
       f4
         ? 'v = b4[(base >> 2u) + c];'
@@ -591,12 +633,15 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
 /** Packs the problem's B into a scratch texture (the caller frees it after encoding the GEMM). */
 function packB(p: GemmProblem) {
   const W = Math.ceil(p.N / 4);
-  const H = Math.ceil(p.K / 4) * 4; // (K, N/4) texels
+  const n = p.outer?.n ?? 1;
+  const Kp = texRows(p.K);
+  const H = n * Kp; // (n·Kp, N/4) texels
   const tex = allocTexture(W, H);
-  const f4 = p.b.cs === 1 && isAligned(p.N, p.b.off, p.b.rs);
+  const o = p.outer;
+  const f4 = p.b.cs === 1 && isAligned(p.N, p.b.off, p.b.rs, o?.bs ?? 0, o?.bs1 ?? 0);
   dispatch(
     kernelFor(`gemm_pack_b|${+f4}`, () => packSource(f4)),
-    [p.K, p.N, p.b.off, p.b.rs, p.b.cs, W, H, 0],
+    [p.K, p.N, p.b.off, p.b.rs, p.b.cs, W, H, Kp, o?.cols ?? n, o?.bs ?? 0, o?.bs1 ?? 0, 0],
     [p.bufB, tex.binding],
     [Math.ceil(W / 8), Math.ceil(H / 8)],
     `gemm:${p.op} pack B ${p.K}x${p.N}`,
@@ -616,8 +661,8 @@ function variantOf(p: GemmProblem): Variant {
     am: aMode(p),
     bm: bt ? 'tex' : bMode(p),
     cm: cMode(p),
-    splitA: !!p.a.split,
-    splitC: !!p.c.split,
+    splitA: splitLevels(p.a),
+    splitC: splitLevels(p.c),
     batched: (p.batch ?? []).length > 0,
     tail: p.K % 4 !== 0,
     bias: p.bias?.along ?? null,
