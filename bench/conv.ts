@@ -4,16 +4,28 @@
 // device in the same run, with a cross-check of every output and gradient, and against PyTorch on the CPU
 // when Debian's python3-torch is installed.
 //
-//   node --conditions=source --import tsx bench/conv.ts [--quick] [--batch 128] [--json out.json]
+//   node --conditions=source --import tsx bench/conv.ts [--quick] [--batch 128] [--isa native|avx2] [--json out.json]
+//
+// The input gradient (conv2d's dx, convTranspose2d's forward) is timed on both of its paths in the same run
+// where the layer takes the implicit one (col2im fused into the GEMM): "fwd+bwd col2im path" is the old
+// im2col/col2im form. PyTorch runs twice, as installed (OpenBLAS picks its core) and tuned
+// (OPENBLAS_CORETYPE=SkylakeX), each process printing the kernels it really uses.
+// `--isa avx2` emulates an AVX2-only machine on an AVX-512 one (labelled as emulated): lavapipe's LLVM is
+// given the CPU caps without AVX-512 (GALLIUM_OVERRIDE_CPU_CAPS=avx: avx/avx2/fma stay on, avx512* off; the
+// bench re-runs itself with it, since the device is created at import), and PyTorch gets
+// ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2 and OPENBLAS_CORETYPE=Haswell (both runs).
 //
 // GFLOP/s counts 2 FLOP per multiply-add of the dense convolution (padding taps included, as PyTorch's
 // profiler does): forward 2·B·Cout·OH·OW·Cin·kH·kW (conv2d geometry), forward + backward 3× that (dx and dw
 // each cost one forward). "ours" fwd+bwd also includes the bias gradient (a reduction); the naive side does not.
 
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { conv2d, convTranspose2d, rand, scope, sync, Tensor } from '@wgrad/tensor';
 import { dispatch, kernel } from '../packages/tensor/src/gpu.js';
+import { setConvInputGradMode } from '../packages/tensor/src/ops/conv.js';
 import {
   benchMeta,
   findTorchPython,
@@ -167,7 +179,7 @@ interface Result {
   layer: string;
   gflopFwd: number;
   fwd: { ours: Timing; naive: Timing };
-  fwdBwd: { ours: Timing; naive: Timing };
+  fwdBwd: { ours: Timing; naive: Timing; col2im: Timing | null };
   cpuMs: Record<string, number>;
   maxRelErr: { y: number; gx: number; gw: number };
 }
@@ -194,6 +206,8 @@ async function benchLayer(
     const gy = rand([B, L.cout, out, out], { low: -1, high: 1 });
     const opt = { stride: L.s, padding: L.p };
     const ours = () => (L.transpose ? convTranspose2d(x, w, b, opt) : conv2d(x, w, b, opt));
+    // Whether this layer's input gradient takes the implicit path (then the col2im path is timed too).
+    const implicit = (L.transpose ? L.cout : L.cin) >= 8;
     const clearGrads = () => {
       for (const t of [x, w, b]) {
         t.grad?.dispose();
@@ -229,7 +243,7 @@ async function benchLayer(
     y0.dispose();
     clearGrads();
 
-    const runs = {
+    const runs: Record<string, (n: number) => void> = {
       oursFwd: (n: number) => {
         for (let i = 0; i < n; i++) ours().dispose();
       },
@@ -244,6 +258,23 @@ async function benchLayer(
           clearGrads();
         }
       },
+      ...(implicit
+        ? {
+            oursCol2im: (n: number) => {
+              const old = setConvInputGradMode('col2im');
+              try {
+                for (let i = 0; i < n; i++) {
+                  const y = ours();
+                  y.backward(gy);
+                  y.dispose();
+                  clearGrads();
+                }
+              } finally {
+                setConvInputGradMode(old);
+              }
+            },
+          }
+        : {}),
       naiveFwdBwd: (n: number) => {
         for (let i = 0; i < n; i++) {
           naiveFwd();
@@ -265,8 +296,12 @@ async function benchLayer(
     return {
       layer: L.name,
       gflopFwd: flop / 1e9,
-      fwd: { ours: t.oursFwd, naive: t.naiveFwd },
-      fwdBwd: { ours: t.oursFwdBwd, naive: t.naiveFwdBwd },
+      fwd: { ours: t.oursFwd!, naive: t.naiveFwd! },
+      fwdBwd: {
+        ours: t.oursFwdBwd,
+        naive: t.naiveFwdBwd,
+        col2im: (t as Record<string, Timing>).oursCol2im ?? null,
+      },
       cpuMs,
       maxRelErr: err,
     };
@@ -276,7 +311,44 @@ async function benchLayer(
 const opts = parseBenchArgs('usage: bench/conv.ts [options]', {
   batch: { default: '128', help: 'batch size (default 128)' },
   torch: { default: 'auto', help: "'auto' (also time PyTorch when python3-torch is installed) or 'off'" },
+  isa: {
+    default: 'native',
+    help: "'native' or 'avx2' (AVX2-only machine, emulated: see the top of bench/conv.ts)",
+  },
 });
+if (opts.isa !== 'native' && opts.isa !== 'avx2') {
+  console.error(`--isa must be 'native' or 'avx2', got '${opts.isa}'`);
+  process.exit(2);
+}
+const LAVAPIPE_AVX2 = { GALLIUM_OVERRIDE_CPU_CAPS: 'avx' };
+if (
+  opts.isa === 'avx2' &&
+  process.env.GALLIUM_OVERRIDE_CPU_CAPS !== LAVAPIPE_AVX2.GALLIUM_OVERRIDE_CPU_CAPS
+) {
+  // The device was created at import with the native caps: run again with lavapipe restricted.
+  const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    env: { ...process.env, ...LAVAPIPE_AVX2 },
+    stdio: 'inherit',
+  });
+  process.exit(r.status ?? 1);
+}
+const TORCH_AVX2 = { ONEDNN_MAX_CPU_ISA: 'AVX2', ATEN_CPU_CAPABILITY: 'avx2', OPENBLAS_CORETYPE: 'Haswell' };
+/** PyTorch runs: as installed (no OpenBLAS core override: an inherited OPENBLAS_CORETYPE is cleared) and tuned. */
+const torchRuns: { name: string; env: Record<string, string> }[] =
+  opts.isa === 'avx2'
+    ? [{ name: 'PyTorch AVX2 (emulated)', env: TORCH_AVX2 }]
+    : [
+        { name: 'PyTorch as installed', env: { OPENBLAS_CORETYPE: '' } },
+        { name: 'PyTorch tuned', env: { OPENBLAS_CORETYPE: 'SkylakeX' } },
+      ];
+const cpuFlags = (() => {
+  try {
+    const flags = new Set(/^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.split(' '));
+    return ['avx2', 'avx512f'].map((f) => `${f} ${flags.has(f) ? 'yes' : 'no'}`).join(', ');
+  } catch {
+    return 'unknown (no /proc/cpuinfo)';
+  }
+})();
 const torchPy = findTorchPython(opts.torch);
 const B = Number(opts.batch);
 const meta = benchMeta('conv', opts);
@@ -286,9 +358,19 @@ console.log(
     meta,
   ),
 );
+console.log(`- CPU flags: ${cpuFlags}`);
+console.log(
+  opts.isa === 'avx2'
+    ? `- ISA: AVX2 EMULATED on this CPU — lavapipe with ${Object.entries(LAVAPIPE_AVX2)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')} (LLVM gets no avx512*), PyTorch with ${Object.entries(TORCH_AVX2)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`
+    : '- ISA: native (lavapipe and PyTorch use what this CPU has)',
+);
 console.log(
   torchPy
-    ? `- PyTorch: ${torchPy}, 2 threads, BLAS: ${torchBlas(torchPy)} (same layers and timing rule, CPU)`
+    ? `- PyTorch: ${torchPy}, 2 threads, BLAS: ${torchBlas(torchPy)} (same layers and timing rule, CPU); runs: ${torchRuns.map((r) => r.name).join(', ')}`
     : '- PyTorch: not run (python3-torch not installed, or --torch off)',
 );
 console.log('');
@@ -299,21 +381,29 @@ for (const L of LAYERS) {
   process.stderr.write(`fwd ours ${fmt(r.fwd.ours.ms)} ms, naive ${fmt(r.fwd.naive.ms)} ms\n`);
   results.push(r);
 }
-type TorchConv = { torch: string; results: { layer: string; fwd_ms: number; fwd_bwd_ms: number }[] };
-const torch = torchPy
-  ? runPythonJson<TorchConv>(torchPy, join(dirname(fileURLToPath(import.meta.url)), 'torch_kernels.py'), [
-      'conv',
-      '--batch',
-      String(B),
-      '--target',
-      String(opts.targetSeconds),
-      '--reps',
-      String(opts.reps),
-    ])
-  : null;
-if (typeof torch === 'string') console.log(`PyTorch ${torch}\n`);
-const torchOf = (layer: string) =>
-  torch && typeof torch !== 'string' ? torch.results.find((r) => r.layer === layer) : undefined;
+type TorchConv = {
+  torch: string;
+  isa: { aten: string; openblas_core: string; onednn_max_isa: string };
+  results: { layer: string; fwd_ms: number; fwd_bwd_ms: number }[];
+};
+const torchResults = torchRuns.map((run) => {
+  const r = torchPy
+    ? runPythonJson<TorchConv>(
+        torchPy,
+        join(dirname(fileURLToPath(import.meta.url)), 'torch_kernels.py'),
+        ['conv', '--batch', String(B), '--target', String(opts.targetSeconds), '--reps', String(opts.reps)],
+        run.env,
+      )
+    : null;
+  if (typeof r === 'string') console.log(`${run.name} ${r}\n`);
+  else if (r)
+    console.log(
+      `- ${run.name}: ATen ${r.isa.aten}, OpenBLAS core ${r.isa.openblas_core}, oneDNN ISA cap ${r.isa.onednn_max_isa}`,
+    );
+  return { ...run, r: r && typeof r !== 'string' ? r : null };
+});
+console.log('');
+const torchOf = (layer: string, i = 0) => torchResults[i]?.r?.results.find((x) => x.layer === layer);
 const gf = (gflop: number, t: Timing) => fmt(gflop / (t.ms * 1e-3));
 console.log(
   markdownTable(
@@ -327,6 +417,7 @@ console.log(
       'ours/naive',
       'fwd+bwd ours ms',
       'GFLOP/s',
+      'fwd+bwd col2im path ms',
       'fwd+bwd naive ms',
       'GFLOP/s',
       'ours/naive',
@@ -334,6 +425,7 @@ console.log(
       'ours/PyTorch fwd',
       'PyTorch fwd+bwd ms',
       'ours/PyTorch fwd+bwd',
+      ...(torchRuns.length > 1 ? ['tuned fwd+bwd ms', 'ours/tuned fwd+bwd'] : []),
       'max rel err y / gx / gw',
       'spread',
     ],
@@ -347,6 +439,7 @@ console.log(
       `${(r.fwd.naive.ms / r.fwd.ours.ms).toFixed(2)}×`,
       fmt(r.fwdBwd.ours.ms),
       gf(3 * r.gflopFwd, r.fwdBwd.ours),
+      r.fwdBwd.col2im ? fmt(r.fwdBwd.col2im.ms) : '–',
       fmt(r.fwdBwd.naive.ms),
       gf(3 * r.gflopFwd, r.fwdBwd.naive),
       `${(r.fwdBwd.naive.ms / r.fwdBwd.ours.ms).toFixed(2)}×`,
@@ -361,6 +454,12 @@ console.log(
             ]
           : ['–', '–', '–', '–'];
       })(),
+      ...(torchRuns.length > 1
+        ? (() => {
+            const t = torchOf(r.layer, 1);
+            return t ? [fmt(t.fwd_bwd_ms), `${(t.fwd_bwd_ms / r.fwdBwd.ours.ms).toFixed(2)}×`] : ['–', '–'];
+          })()
+        : []),
       `${r.maxRelErr.y.toExponential(1)} / ${r.maxRelErr.gx.toExponential(1)} / ${r.maxRelErr.gw.toExponential(1)}`,
       r.fwd.ours.samples.length > 1
         ? `${Math.round(100 * Math.max(...[r.fwd.ours, r.fwd.naive, r.fwdBwd.ours, r.fwdBwd.naive].map(spread)))}%`
@@ -391,7 +490,11 @@ const TOL = 1e-4;
 const bad = results.filter((r) => !(r.maxRelErr.y < TOL && r.maxRelErr.gx < TOL && r.maxRelErr.gw < TOL));
 if (bad.length) console.log(`\nWARNING: results disagree on ${bad.map((r) => r.layer).join(', ')}`);
 if (opts.json) {
-  writeJson(opts.json, { meta, results, torch });
+  writeJson(opts.json, {
+    meta: { ...meta, isa: opts.isa, cpuFlags },
+    results,
+    torch: torchResults.map(({ name, env, r }) => ({ name, env, ...r })),
+  });
   console.log(`\nwrote ${opts.json}`);
 }
 process.exit(bad.length ? 1 : 0);

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """PyTorch side of bench/matmul.ts and bench/conv.ts: times torch.mm on M×K×N shapes, or the seed conv layers
 (forward and forward + backward), with the same timing rule as the Node side (calibrate to ≥ --target
-seconds per measurement, median of --reps). Prints one JSON object: {"torch", "threads", "results": [...]}.
+seconds per measurement, median of --reps). Prints one JSON object: {"torch", "threads", "isa", "results": [...]},
+where "isa" says which kernels this process really uses: ATen's CPU capability, the OpenBLAS core
+(OPENBLAS_CORETYPE overrides it) and oneDNN's ISA cap (ONEDNN_MAX_CPU_ISA), so that an AVX2 emulation is visible.
 
   /usr/bin/python3 bench/torch_kernels.py matmul --shapes 128x784x400,1024x1024x1024
   /usr/bin/python3 bench/torch_kernels.py conv --batch 128
 """
 import argparse
+import ctypes
 import json
+import os
 import statistics
 import time
 
@@ -43,6 +47,22 @@ LAYERS = [
     ("ConvTranspose2d(128,64,4,2,1) 7×7", True, 128, 64, 7, 4, 2, 1),
     ("ConvTranspose2d(64,1,4,2,1) 14×14", True, 64, 1, 14, 4, 2, 1),
 ]
+
+
+def isa():
+    """The ISA this process's kernels use (see the module docstring)."""
+    cap = next((l.split(":", 1)[1].strip() for l in torch.__config__.show().splitlines() if "CPU capability" in l), "?")
+    torch.mm(torch.rand(4, 4), torch.rand(4, 4))  # loads the BLAS
+    core = "not OpenBLAS"
+    libs = sorted({l.split()[-1] for l in open("/proc/self/maps") if "libopenblas" in l.lower()})
+    if libs:
+        try:
+            f = ctypes.CDLL(libs[0]).openblas_get_corename
+            f.restype = ctypes.c_char_p
+            core = f().decode()
+        except (OSError, AttributeError):
+            core = "OpenBLAS (core unknown)"
+    return {"aten": cap, "openblas_core": core, "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "default")}
 
 
 def main():
@@ -82,7 +102,7 @@ def main():
             results.append(
                 {"layer": name, "fwd_ms": measure(fwd, a.target, a.reps), "fwd_bwd_ms": measure(fwd_bwd, a.target, a.reps)}
             )
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}))
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "isa": isa(), "results": results}))
 
 
 if __name__ == "__main__":
