@@ -312,6 +312,8 @@ export class ImageCsvDataset implements Dataset<Sample> {
     if (verify !== 'none' && candidates.length) {
       const problems = new Map<number, BadRow>();
       const headers = new Map<number, { width: number; height: number; channels: number }>();
+      // Rows that name the same file share one header probe.
+      const probes = new Map<string, ReturnType<typeof readHeader>>();
       await forEachLimit(candidates, verify === 'decode' ? 8 : 64, async (m) => {
         try {
           if (verify === 'decode') {
@@ -319,7 +321,13 @@ export class ImageCsvDataset implements Dataset<Sample> {
             headers.set(m.row, img);
             if (ds.cache) ds.cache.set(m.row, img.data);
           } else {
-            const h = await readHeader(m.image);
+            let probe = probes.get(m.image);
+            if (!probe) {
+              probe = readHeader(m.image);
+              probe.catch(() => {}); // (each row that awaits it handles the error)
+              probes.set(m.image, probe);
+            }
+            const h = await probe;
             const p = channelProblem(h.colorType, opts.channels);
             if (p) throw new BadRow('wrong-channels', p);
             headers.set(m.row, {

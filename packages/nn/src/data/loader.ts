@@ -157,7 +157,22 @@ export class DataLoader<T extends Sample = Sample> implements AsyncIterable<Batc
         // Its failure surfaces when the caller asks for that batch; until then it is not "unhandled".
         pending.catch(() => {});
       }
-      yield upload(host);
+      yield this.uploadChecked(host, batches[b]!, epoch, from + b);
+    }
+  }
+
+  /** upload(), with a non-finite value reported by the dataset index of its sample. */
+  private uploadChecked(host: HostBatch, indices: Int32Array, epoch: number, batch: number): Batch {
+    try {
+      return upload(host);
+    } catch (e) {
+      const j = host.x.findIndex((v) => !Number.isFinite(v));
+      if (j < 0) throw e;
+      const D = host.x.length / Math.max(indices.length, 1);
+      throw new Error(
+        `DataLoader: sample ${indices[Math.floor(j / D)]} (epoch ${epoch}, batch ${batch}) has a non-finite value ${host.x[j]} at element ${j % D} of its x`,
+        { cause: e },
+      );
     }
   }
 
