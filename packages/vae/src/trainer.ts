@@ -94,6 +94,7 @@ export interface TrainOptions {
    * Compile the GPU pipelines the step needs before the first step (default true): one dry run of the step
    * lists them, then they compile in parallel with a progress line. On lavapipe with a cold shader cache this
    * is most of the first epoch's time; with Mesa's on-disk cache warm it takes well under a second.
+   * Without this option, WGRAD_PRECOMPILE=0 in the environment turns it off.
    */
   precompile?: boolean;
   /**
@@ -208,13 +209,14 @@ export async function train(opts: TrainOptions): Promise<History> {
   // Before the first step: the pipelines the step needs are compiled up front, in parallel where the adapter
   // allows (see @wgrad/tensor's precompile), with a progress line, instead of one by one inside the first
   // step. The dry run that lists them changes nothing: RNG position and optimizer state are put back.
-  let precompiled = opts.precompile === false;
-  const precompileStep = async (batch: Batch) => {
+  let precompiled = !(opts.precompile ?? process.env.WGRAD_PRECOMPILE !== '0');
+  /** Compiles the pipelines `runStep(batch)` needs; returns the milliseconds it took. */
+  const precompileStep = async (batch: Batch): Promise<number> => {
     const rng = rngState();
     const sources = optimizer.restoreAfter(() => recordKernels(() => scope(() => void runStep(batch, true))));
     setRngState(rng);
     optimizer.zeroGrad();
-    if (!sources.length) return;
+    if (!sources.length) return 0;
     const t0 = performance.now();
     let last = 0;
     const line = (done: number, total: number) =>
@@ -232,6 +234,7 @@ export async function train(opts: TrainOptions): Promise<History> {
     log(
       `[train] compiled ${r.pipelines} GPU pipelines in ${(r.ms / 1000).toFixed(1)} s${r.warmupDevices > 1 ? ` (${r.warmupDevices} devices in parallel)` : ''}`,
     );
+    return r.ms;
   };
   if (opts.verifyKernels ?? true) {
     const checks = await verifyGemmOnce();
@@ -323,7 +326,8 @@ export async function train(opts: TrainOptions): Promise<History> {
   for (let epoch = startEpoch; epoch < opts.epochs; epoch++) {
     // A run resumed mid-epoch starts with that epoch's progress (and skips its first batches).
     const done = epoch === resumedInEpoch?.epoch ? resumedInEpoch : null;
-    const t0 = performance.now() - (done?.seconds ?? 0) * 1000;
+    // The epoch's clock (minus the pipeline compile before its first step, reported on its own line).
+    let t0 = performance.now() - (done?.seconds ?? 0) * 1000;
     let samples = done?.samples ?? 0;
     let steps = done?.batches ?? 0;
     const sums: Record<string, number> = { ...done?.sums };
@@ -389,7 +393,7 @@ export async function train(opts: TrainOptions): Promise<History> {
         try {
           if (!precompiled) {
             precompiled = true;
-            await precompileStep(batch);
+            t0 += await precompileStep(batch);
           }
           values = scope(() => runStep(batch));
         } finally {
