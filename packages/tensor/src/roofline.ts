@@ -92,9 +92,26 @@ let peaks: Promise<Peaks> | null = null;
 /**
  * Measures the adapter's peak GFLOP/s and GB/s once per process (later calls return the same promise).
  * Takes about a second on lavapipe. Run it with nothing else queued: it times whole submits.
+ * `{ again: true }` measures once more and keeps the better of the two for each peak (on a machine shared
+ * with other work, a peak measured in a busy moment comes out low: measure before and after the work).
  */
-export function measurePeaks(): Promise<Peaks> {
-  peaks ??= (async () => {
+export function measurePeaks(opts: { again?: boolean } = {}): Promise<Peaks> {
+  if (peaks && opts.again) {
+    const before = peaks;
+    peaks = (async () => {
+      const a = await before;
+      const b = await measureOnce();
+      const gflops = Math.max(a.gflops, b.gflops);
+      const gbps = Math.max(a.gbps, b.gbps);
+      return { gflops, gbps, ridge: gflops / gbps, method: `${b.method}; best of several measurements` };
+    })();
+  }
+  peaks ??= measureOnce();
+  return peaks;
+}
+
+function measureOnce(): Promise<Peaks> {
+  return (async () => {
     // FMA: 16,384 invocations × ITERS × ACC·INNER vec4 FMAs (8 FLOPs each) ≈ 2.1 GFLOP per dispatch.
     const threads = 16384;
     const iters = 256;
@@ -118,15 +135,16 @@ export function measurePeaks(): Promise<Peaks> {
       dispatch(ck, [vec4s, 0, 0, 0], [src, dst], grid(Math.ceil(vec4s / COPY_PER / WG)), 'roofline copy');
     try {
       const flops = threads * iters * ACC * INNER * 8;
-      const fmaSeconds = await best(fmaRun, 4, 5);
-      const copySeconds = await best(copyRun, 8, 5);
-      const gflops = (flops * 4) / fmaSeconds / 1e9;
-      const gbps = (2 * bytes * 8) / copySeconds / 1e9;
+      // Short timings, many of them: the best one is the least disturbed by other work on the machine.
+      const fmaSeconds = await best(fmaRun, 2, 9);
+      const copySeconds = await best(copyRun, 4, 9);
+      const gflops = (flops * 2) / fmaSeconds / 1e9;
+      const gbps = (2 * bytes * 4) / copySeconds / 1e9;
       return {
         gflops,
         gbps,
         ridge: gflops / gbps,
-        method: `FMA: ${threads} invocations × ${iters} × ${ACC * INNER} vec4 fma, 4 dispatches per timing; copy: 32 MiB vec4 copy, 8 dispatches per timing; best of 5 wall-clock timings each`,
+        method: `FMA: ${threads} invocations × ${iters} × ${ACC * INNER} vec4 fma, 2 dispatches per timing; copy: 32 MiB vec4 copy, 4 dispatches per timing; best of 9 wall-clock timings each`,
       };
     } finally {
       freeBuffer(out);
@@ -134,7 +152,6 @@ export function measurePeaks(): Promise<Peaks> {
       freeBuffer(dst);
     }
   })();
-  return peaks;
 }
 
 /** A profiled kernel against the peaks. */
