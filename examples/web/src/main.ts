@@ -3,7 +3,7 @@
 // curve, look at reconstructions and error heatmaps, score images against a threshold, and download/upload
 // checkpoints (safetensors, the format saveCheckpoint writes under Node). Bundled by scripts/web-build.ts.
 import { checkpointToBytes, loadCheckpointBytes, parseSafetensorsHeader } from '@wgrad/nn';
-import { type AdapterSummary, acquireDevice, noGrad, scope, tensor } from '@wgrad/tensor';
+import { type AdapterSummary, acquireDevice, noGrad, scope, tensor } from '@wgrad/tensor/browser';
 import { heatmap, percentile, reconstruct, reconstructionScore } from '@wgrad/vae';
 import {
   evalScores,
@@ -552,7 +552,9 @@ const base64 = (bytes: Uint8Array) => {
   return btoa(s);
 };
 
-const ready = acquireDevice().then(
+// ?featureLevel=compatibility asks for a compatibility-mode adapter (e.g. Chromium's OpenGL ES one).
+const featureLevel = new URLSearchParams(location.search).get('featureLevel');
+const ready = acquireDevice(featureLevel ? { featureLevel } : {}).then(
   (a) => {
     status(
       'adapter',
