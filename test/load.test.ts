@@ -1,0 +1,66 @@
+// Load (issue 11): 10,000 training steps and 100,000 small ops in one process (a child run with
+// --expose-gc, test/fixtures/faults/load.ts) keep memory flat: GPU bytes in use, live tensors, GPU buffers
+// created and RSS at the end of each phase are within 10 % of their values after its warm-up.
+import { spawn } from 'node:child_process';
+import * as assert from 'uvu/assert';
+import { gpuSuite } from './helpers.js';
+
+const root = new URL('..', import.meta.url).pathname;
+const t = gpuSuite('load');
+
+interface Mem {
+  bytesInUse: number;
+  buffersInUse: number;
+  liveTensors: number;
+  buffersCreated: number;
+  rss: number;
+  heap: number;
+}
+interface Report {
+  steps: number;
+  ops: number;
+  trainMs: number;
+  opsMs: number;
+  lastLoss: number;
+  samples: { trainWarm: Mem; trainEnd: Mem; opsWarm: Mem; opsEnd: Mem };
+}
+
+function run(): Promise<Report> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(
+      process.execPath,
+      ['--expose-gc', '--conditions=source', '--import', 'tsx', 'test/fixtures/faults/load.ts'],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d) => {
+      out += d;
+    });
+    c.stderr.on('data', (d) => {
+      err += d;
+    });
+    c.on('exit', (code, signal) => {
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (code !== 0 || !line) reject(new Error(`load.ts: exit ${code ?? signal}\n${out}\n${err}`));
+      else resolve(JSON.parse(line) as Report);
+    });
+  });
+}
+
+/** Fails unless `end` is at most 10 % above `warm` for each measure. */
+function flat(phase: string, warm: Mem, end: Mem): void {
+  for (const k of ['bytesInUse', 'liveTensors', 'buffersInUse', 'buffersCreated', 'rss'] as const)
+    assert.ok(end[k] <= warm[k] * 1.1, `${phase}: ${k} ${warm[k]} after warm-up -> ${end[k]} at the end`);
+}
+
+t('10,000 training steps and 100,000 small ops in one process: memory flat (within 10 %)', async () => {
+  const r = await run();
+  assert.is(r.steps, 10_000);
+  assert.is(r.ops, 100_000);
+  assert.ok(Number.isFinite(r.lastLoss) && r.lastLoss < 0.1, `last loss ${r.lastLoss}`);
+  flat('training', r.samples.trainWarm, r.samples.trainEnd);
+  flat('small ops', r.samples.opsWarm, r.samples.opsEnd);
+});
+
+t.run();
