@@ -24,8 +24,14 @@ const QUIET = [
   '--disable-quic',
 ];
 
-/** The flags that gave a WebGPU adapter (SwiftShader, core features). */
-export const CHROMIUM_WEBGPU = ['--enable-unsafe-webgpu'];
+/**
+ * The flags that gave a WebGPU adapter (SwiftShader, core features). WGRAD_CHROMIUM_FLAGS (space-separated)
+ * replaces them, to try others.
+ */
+export const CHROMIUM_WEBGPU =
+  process.env.WGRAD_CHROMIUM_FLAGS !== undefined
+    ? process.env.WGRAD_CHROMIUM_FLAGS.split(/\s+/).filter(Boolean)
+    : ['--enable-unsafe-webgpu'];
 
 /** Dawn's OpenGL ES backend on Mesa (llvmpipe through ANGLE on lavapipe): request featureLevel 'compatibility'. */
 export const CHROMIUM_GLES = {

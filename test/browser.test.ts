@@ -70,9 +70,13 @@ let skipReason: string | null = chromiumMissing();
 async function thePage(): Promise<Page | null> {
   if (page) return page;
   if (!skipReason) {
+    const t0 = Date.now();
     await buildWeb();
     server = await startWebServer();
     browser = await launchChromium();
+    console.log(
+      `  [browser] bundle built, server and Chromium started: ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
     const p = await browser.newPage();
     const logs: string[] = [];
     p.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
@@ -105,7 +109,11 @@ t(
   async () => {
     const p = await thePage();
     if (!p) return;
+    const t0 = Date.now();
     const results = await p.evaluate(() => (globalThis as unknown as { wgrad: PageApi }).wgrad.oracleTests());
+    console.log(
+      `  [browser] ${results.length} oracle checks in Chromium: ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
     const failed = results.filter((r) => !r.ok);
     assert.ok(results.length >= 15, `${results.length} checks ran`);
     assert.equal(
@@ -121,11 +129,17 @@ t(
   async () => {
     const p = await thePage();
     if (!p) return;
+    let t0 = Date.now();
     const inPage = await p.evaluate(
       (o) => (globalThis as unknown as { wgrad: PageApi }).wgrad.trainAndSave(o, 8),
       SETUP,
     );
+    const pageSeconds = (Date.now() - t0) / 1000;
+    t0 = Date.now();
     const inNode = await shortTraining(SETUP);
+    console.log(
+      `  [browser] training: Chromium ${pageSeconds.toFixed(1)} s, Node ${((Date.now() - t0) / 1000).toFixed(1)} s (pipeline compilation included)`,
+    );
     console.log(
       `  [browser] losses in Chromium ${inPage.losses.join(', ')}\n  [browser] losses in Node     ${inNode.join(', ')}`,
     );
