@@ -10,8 +10,18 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { loadTensors, saveTensors } from '@wgrad/nn';
-import { full, tensor } from '@wgrad/tensor';
+import {
+  Adam,
+  DataLoader,
+  Linear,
+  loadTensors,
+  mseLoss,
+  saveCheckpoint,
+  saveTensors,
+  TensorDataset,
+} from '@wgrad/nn';
+import { full, type Tensor, tensor } from '@wgrad/tensor';
+import { train } from '@wgrad/vae';
 import * as assert from 'uvu/assert';
 import { gpuSuite, withTempDir } from './helpers.js';
 
@@ -257,5 +267,43 @@ t(
     });
   },
 );
+
+t('bad mid-epoch settings and positions are errors naming the value', async () => {
+  await withTempDir('wgrad-faults-', async (dir) => {
+    const model = new Linear(4, 4);
+    const optimizer = new Adam(model.parameters(), { lr: 1e-3 });
+    const loader = new DataLoader(TensorDataset.fromArrays(new Float32Array(32), new Int32Array(8), [8, 4]), {
+      batchSize: 2,
+    });
+    const opts = {
+      model,
+      optimizer,
+      data: () => loader,
+      step: ({ x }: { x: Tensor }) => ({ loss: mseLoss(model.forward(x), x) }),
+      epochs: 1,
+      outDir: dir,
+      progress: false,
+      verifyKernels: false,
+      log: () => {},
+    };
+    try {
+      const e1 = await train({ ...opts, checkpointEvery: 2.5 }).catch((e: Error) => e);
+      assert.is((e1 as Error).message, 'train: checkpointEvery must be a non-negative integer, got 2.5');
+      assert.throws(() => loader.seek(0, 9), /DataLoader\.seek: batch must be an integer in \[0, 4\], got 9/);
+      // A mid-epoch position that does not follow the finished epochs.
+      const path = join(dir, 'last.safetensors');
+      const inEpoch = { epoch: 3, batches: 1, samples: 2, sums: { loss: 1 }, seconds: 0 };
+      await saveCheckpoint(path, { model, optimizer, meta: { epoch: 0, step: 5, inEpoch } });
+      const e2 = await train({ ...opts, epochs: 4, resume: true }).catch((e: Error) => e);
+      assert.is(
+        (e2 as Error).message,
+        `train: cannot resume from ${path}: bad mid-epoch position ${JSON.stringify(inEpoch)}`,
+      );
+    } finally {
+      model.dispose();
+      optimizer.dispose();
+    }
+  });
+});
 
 t.run();
