@@ -1,5 +1,5 @@
-// The profiler's work accounting (FLOPs and bytes per kernel), the roofline against measured peaks, and the
-// host encode-time counters. No test asserts a time: only that times are measured (positive, finite) and that
+// The profiler's work accounting (FLOPs and bytes per kernel), the roofline against measured peaks, the
+// host encode-time counters, and the buffer pool's order-independent reuse that keeps bind groups cached. No test asserts a time: only that times are measured (positive, finite) and that
 // the work and the results are exact.
 import { Adam, Parameter } from '@wgrad/nn';
 import {
@@ -13,6 +13,7 @@ import {
   roofline,
   setProfiling,
   sync,
+  zeros,
 } from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
 import { fromRef, gpuSuite, randRef } from './helpers.js';
@@ -134,5 +135,35 @@ t('dispatchStats(): host time inside dispatch() and submits is counted', async (
   assert.ok(s3.submits > s0.submits);
   assert.ok(s3.submitMs > s0.submitMs, 'submit time grows with submits');
 });
+
+t(
+  'the pool hands out the same buffer whatever order buffers were freed in; repeated work creates no bind groups',
+  async () => {
+    const n = 1000; // a size class of its own in this suite
+    const freeAndTake = (order: number[]) => {
+      const ts = [zeros([n]), zeros([n]), zeros([n])];
+      for (const i of order) ts[i]!.dispose();
+      const y = zeros([n]);
+      const buf = y.buffer('test');
+      y.dispose();
+      return buf;
+    };
+    const first = freeAndTake([2, 0, 1]);
+    assert.is(freeAndTake([0, 1, 2]), first);
+    assert.is(freeAndTake([1, 2, 0]), first);
+    // The same op on the same shapes, with the intermediate freed in between: the second run hits the cache.
+    const x = fromRef(randRef([n], 7));
+    const run = () => {
+      const a = x.mul(3);
+      const y = a.add(1);
+      a.dispose(); // freed before y: a LIFO pool would swap the two buffers on the next run
+      y.dispose();
+    };
+    run();
+    const before = dispatchStats().bindGroupsCreated;
+    run();
+    assert.is(dispatchStats().bindGroupsCreated, before, 'no new bind group');
+  },
+);
 
 t.run();

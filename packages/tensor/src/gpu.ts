@@ -118,15 +118,29 @@ function take<K, T>(lists: Map<K, T[]>, key: K, bytes: number, make: () => T): T
   return item;
 }
 
-/** Returns an item to the free list of `key`, counting its `bytes` as pooled. */
-function give<K, T>(lists: Map<K, T[]>, key: K, bytes: number, item: T): void {
+/**
+ * Returns an item to the free list of `key`, counting its `bytes` as pooled. The list is kept sorted by the
+ * items' ids, highest first, so that `take` pops the lowest-numbered free item: which buffer an allocation
+ * gets depends on the set of free buffers, not on the order they were freed in, so a training step binds the
+ * same buffers step after step and its bind groups come from the cache (conv VAE: 62 of 178 bind groups
+ * per step were created anew with a LIFO list, bench/train.ts's step anatomy).
+ */
+function give<K, T extends object>(lists: Map<K, T[]>, key: K, bytes: number, item: T): void {
   stats.buffersInUse--;
   stats.bytesInUse -= bytes;
   stats.buffersPooled++;
   stats.bytesPooled += bytes;
   let list = lists.get(key);
   if (!list) lists.set(key, (list = []));
-  list.push(item);
+  const id = resourceId(item);
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (resourceId(list[mid]!) > id) lo = mid + 1;
+    else hi = mid;
+  }
+  list.splice(lo, 0, item);
 }
 
 export function allocBuffer(bytes: number): GPUBuffer {
