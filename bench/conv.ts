@@ -4,7 +4,8 @@
 // device in the same run, with a cross-check of every output and gradient, and against PyTorch on the CPU
 // when Debian's python3-torch is installed.
 //
-//   node --conditions=source --import tsx bench/conv.ts [--quick] [--batch 128] [--isa native|avx2] [--json out.json]
+//   node --conditions=source --import tsx bench/conv.ts [--quick] [--batch 128] [--isa native|avx2] [--naive on|off]
+//                                                       [--json out.json]
 //
 // The input gradient (conv2d's dx, convTranspose2d's forward) is timed on both of its paths in the same run
 // where the layer takes the implicit one (col2im fused into the GEMM): "fwd+bwd col2im path" is the old
@@ -178,8 +179,9 @@ function naive(which: keyof typeof NAIVE, q: Geo, src: Tensor, wt: Tensor, bias:
 interface Result {
   layer: string;
   gflopFwd: number;
-  fwd: { ours: Timing; naive: Timing };
-  fwdBwd: { ours: Timing; naive: Timing; col2im: Timing | null };
+  /** naive: null with --naive off (the naive kernels then only cross-check the results). */
+  fwd: { ours: Timing; naive: Timing | null };
+  fwdBwd: { ours: Timing; naive: Timing | null; col2im: Timing | null };
   cpuMs: Record<string, number>;
   maxRelErr: { y: number; gx: number; gw: number };
 }
@@ -187,7 +189,7 @@ interface Result {
 async function benchLayer(
   L: Layer,
   B: number,
-  opts: { targetSeconds: number; reps: number },
+  opts: { targetSeconds: number; reps: number; timeNaive: boolean },
 ): Promise<Result> {
   return scope(async () => {
     const out = (
@@ -247,9 +249,6 @@ async function benchLayer(
       oursFwd: (n: number) => {
         for (let i = 0; i < n; i++) ours().dispose();
       },
-      naiveFwd: (n: number) => {
-        for (let i = 0; i < n; i++) naiveFwd();
-      },
       oursFwdBwd: (n: number) => {
         for (let i = 0; i < n; i++) {
           const y = ours();
@@ -275,12 +274,19 @@ async function benchLayer(
             },
           }
         : {}),
-      naiveFwdBwd: (n: number) => {
-        for (let i = 0; i < n; i++) {
-          naiveFwd();
-          naiveBwd();
-        }
-      },
+      ...(opts.timeNaive
+        ? {
+            naiveFwd: (n: number) => {
+              for (let i = 0; i < n; i++) naiveFwd();
+            },
+            naiveFwdBwd: (n: number) => {
+              for (let i = 0; i < n; i++) {
+                naiveFwd();
+                naiveBwd();
+              }
+            },
+          }
+        : {}),
     };
     // Worker-thread CPU time of one iteration of each (a load-independent cross-check of the wall times).
     const cpuMs: Record<string, number> = {};
@@ -296,12 +302,8 @@ async function benchLayer(
     return {
       layer: L.name,
       gflopFwd: flop / 1e9,
-      fwd: { ours: t.oursFwd!, naive: t.naiveFwd! },
-      fwdBwd: {
-        ours: t.oursFwdBwd,
-        naive: t.naiveFwdBwd,
-        col2im: (t as Record<string, Timing>).oursCol2im ?? null,
-      },
+      fwd: { ours: t.oursFwd!, naive: t.naiveFwd ?? null },
+      fwdBwd: { ours: t.oursFwdBwd!, naive: t.naiveFwdBwd ?? null, col2im: t.oursCol2im ?? null },
       cpuMs,
       maxRelErr: err,
     };
@@ -311,6 +313,7 @@ async function benchLayer(
 const opts = parseBenchArgs('usage: bench/conv.ts [options]', {
   batch: { default: '128', help: 'batch size (default 128)' },
   torch: { default: 'auto', help: "'auto' (also time PyTorch when python3-torch is installed) or 'off'" },
+  naive: { default: 'on', help: "'on' or 'off' (off: the naive kernels only cross-check, untimed)" },
   isa: {
     default: 'native',
     help: "'native' or 'avx2' (AVX2-only machine, emulated: see the top of bench/conv.ts)",
@@ -374,11 +377,17 @@ console.log(
     : '- PyTorch: not run (python3-torch not installed, or --torch off)',
 );
 console.log('');
+if (opts.naive !== 'on' && opts.naive !== 'off') {
+  console.error(`--naive must be 'on' or 'off', got '${opts.naive}'`);
+  process.exit(2);
+}
 const results: Result[] = [];
 for (const L of LAYERS) {
   process.stderr.write(`  ${L.name} … `);
-  const r = await benchLayer(L, B, opts);
-  process.stderr.write(`fwd ours ${fmt(r.fwd.ours.ms)} ms, naive ${fmt(r.fwd.naive.ms)} ms\n`);
+  const r = await benchLayer(L, B, { ...opts, timeNaive: opts.naive === 'on' });
+  process.stderr.write(
+    `fwd ours ${fmt(r.fwd.ours.ms)} ms${r.fwd.naive ? `, naive ${fmt(r.fwd.naive.ms)} ms` : ''}\n`,
+  );
   results.push(r);
 }
 type TorchConv = {
@@ -404,7 +413,9 @@ const torchResults = torchRuns.map((run) => {
 });
 console.log('');
 const torchOf = (layer: string, i = 0) => torchResults[i]?.r?.results.find((x) => x.layer === layer);
-const gf = (gflop: number, t: Timing) => fmt(gflop / (t.ms * 1e-3));
+const gf = (gflop: number, t: Timing | null) => (t ? fmt(gflop / (t.ms * 1e-3)) : '–');
+const ms = (t: Timing | null) => (t ? fmt(t.ms) : '–');
+const ratio = (naive: Timing | null, ours: Timing) => (naive ? `${(naive.ms / ours.ms).toFixed(2)}×` : '–');
 console.log(
   markdownTable(
     [
@@ -434,15 +445,15 @@ console.log(
       fmt(r.gflopFwd, 3),
       fmt(r.fwd.ours.ms),
       gf(r.gflopFwd, r.fwd.ours),
-      fmt(r.fwd.naive.ms),
+      ms(r.fwd.naive),
       gf(r.gflopFwd, r.fwd.naive),
-      `${(r.fwd.naive.ms / r.fwd.ours.ms).toFixed(2)}×`,
+      ratio(r.fwd.naive, r.fwd.ours),
       fmt(r.fwdBwd.ours.ms),
       gf(3 * r.gflopFwd, r.fwdBwd.ours),
       r.fwdBwd.col2im ? fmt(r.fwdBwd.col2im.ms) : '–',
-      fmt(r.fwdBwd.naive.ms),
+      ms(r.fwdBwd.naive),
       gf(3 * r.gflopFwd, r.fwdBwd.naive),
-      `${(r.fwdBwd.naive.ms / r.fwdBwd.ours.ms).toFixed(2)}×`,
+      ratio(r.fwdBwd.naive, r.fwdBwd.ours),
       ...(() => {
         const t = torchOf(r.layer);
         return t
@@ -462,7 +473,14 @@ console.log(
         : []),
       `${r.maxRelErr.y.toExponential(1)} / ${r.maxRelErr.gx.toExponential(1)} / ${r.maxRelErr.gw.toExponential(1)}`,
       r.fwd.ours.samples.length > 1
-        ? `${Math.round(100 * Math.max(...[r.fwd.ours, r.fwd.naive, r.fwdBwd.ours, r.fwdBwd.naive].map(spread)))}%`
+        ? `${Math.round(
+            100 *
+              Math.max(
+                ...[r.fwd.ours, r.fwd.naive, r.fwdBwd.ours, r.fwdBwd.naive, r.fwdBwd.col2im]
+                  .filter((x): x is Timing => x !== null)
+                  .map(spread),
+              ),
+          )}%`
         : '–',
     ]),
   ),
@@ -474,9 +492,9 @@ console.log(
     results.map((r) => [
       r.layer,
       fmt(r.cpuMs.oursFwd!),
-      fmt(r.cpuMs.naiveFwd!),
+      r.cpuMs.naiveFwd === undefined ? '–' : fmt(r.cpuMs.naiveFwd),
       fmt(r.cpuMs.oursFwdBwd!),
-      fmt(r.cpuMs.naiveFwdBwd!),
+      r.cpuMs.naiveFwdBwd === undefined ? '–' : fmt(r.cpuMs.naiveFwdBwd),
     ]),
   ),
 );
