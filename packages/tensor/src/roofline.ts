@@ -30,7 +30,8 @@ export interface Peaks {
 const WG = 64;
 // FMA kernel: ACC independent vec4 accumulators per invocation, each updated INNER times per loop trip
 // (written out: lavapipe spills loop-carried values every iteration, so the body must be straight-line).
-// 16 × 4 reached 121–133 GFLOP/s on the 2-core EPYC (lavapipe), 8 × 4 and 32 × 2 the same, 4 × 8 51.
+// On the 2-core EPYC (lavapipe): 16 × 4 131–133 GFLOP/s, 8 × 4, 32 × 2 and 16 × 8 122–131; 8 × 8 and 4 × 8
+// gave 51–57, but in a busier moment.
 const ACC = 16;
 const INNER = 4;
 
