@@ -3,20 +3,25 @@
 //   - conv-VAE training throughput (samples/s) in headless Chromium and in Node, same model and batch
 //     (bench:train's conv-vae: seed 004's conv VAE, latent 2, batch 128, Adam 1e-3, MSE(sum) + KL, clip 0.5),
 //     alternating browser and Node for `--rounds` rounds;
-//   - docs/img/web-page.png: the page after training on 1,000 MNIST digits and scoring MNIST and Fashion-MNIST.
+//   - docs/img/web-page.png: the page after training 2 epochs on 1,024 MNIST digits (loss curve), then
+//     uploading a checkpoint of the same model trained in Node for `--node-epochs` epochs on 4,096 digits (so
+//     the reconstructions show a trained model, and a Node checkpoint is shown to load in the page), and
+//     scoring MNIST and Fashion-MNIST test images against the threshold stored in it.
 //
 //   node --conditions=source --import tsx scripts/web-measure.ts [--rounds 2] [--seconds 5] [--gles] [--no-shot]
+//        [--no-measure] [--node-epochs 4]
 //
 // --gles also measures Chromium's OpenGL ES WebGPU adapter (compatibility mode, Mesa llvmpipe).
 import { rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadFashionMnist, loadMnist } from '@wgrad/nn';
-import { adapterSummary } from '@wgrad/tensor';
+import { checkpointToBytes, loadFashionMnist, loadMnist } from '@wgrad/nn';
+import { adapterSummary, scope, tensor } from '@wgrad/tensor';
+import { percentile, reconstructionScore } from '@wgrad/vae';
 import type { Browser, Page } from 'playwright-core';
 import pngjs from 'pngjs';
-import { type ModelConfig, throughput } from '../examples/web/src/lib.js';
+import { type ModelConfig, makeTrainer, throughput } from '../examples/web/src/lib.js';
 import type { PageApi } from '../examples/web/src/main.js';
 import { CHROMIUM_GLES, launchChromium } from './web-browser.js';
 import { buildWeb } from './web-build.js';
@@ -29,6 +34,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     gles: { type: 'boolean', default: false },
     'no-shot': { type: 'boolean', default: false },
+    'no-measure': { type: 'boolean', default: false },
+    'node-epochs': { type: 'string', default: '4' },
   },
 });
 const rounds = Number(values.rounds);
@@ -74,13 +81,55 @@ async function measure(label: string, launch: () => Promise<Browser>, query = ''
 }
 
 console.log(`Node adapter: ${JSON.stringify(adapterSummary())}`);
-await measure('swiftshader', () => launchChromium());
-if (values.gles)
+if (!values['no-measure']) await measure('swiftshader', () => launchChromium());
+if (values.gles && !values['no-measure'])
   await measure(
     'gles',
     () => launchChromium({ flags: CHROMIUM_GLES.flags, ignoreDefaultArgs: CHROMIUM_GLES.ignoreDefaultArgs }),
     '?featureLevel=compatibility',
   );
+
+/** The page's model (latent 8, lr 1e-3, seed 0) trained in Node on 4,096 MNIST digits, with a threshold. */
+async function nodeCheckpoint(epochs: number): Promise<Uint8Array> {
+  const n = 4096;
+  const batch = 64;
+  const { images } = await loadMnist({ split: 'train', limit: n });
+  const config: ModelConfig = { channels: 1, imageSize: 28, latentDim: 8, lr: 1e-3, seed: 0, clip: 0 };
+  const t = makeTrainer(config);
+  try {
+    const t0 = Date.now();
+    let last = Number.NaN;
+    for (let e = 0; e < epochs; e++)
+      for (let s = 0; s < n / batch; s++) {
+        const x = tensor(images.subarray(s * batch * 784, (s + 1) * batch * 784), {
+          shape: [batch, 1, 28, 28],
+        });
+        const l = t.step(x);
+        x.dispose();
+        if (s === n / batch - 1) last = await l.item();
+        l.dispose();
+      }
+    const scores: number[] = [];
+    for (let i = 0; i < n; i += 256)
+      scores.push(
+        ...(await scope(async () => {
+          const x = tensor(images.subarray(i * 784, (i + 256) * 784), { shape: [256, 1, 28, 28] });
+          return reconstructionScore(t.model, x).toArray();
+        })),
+      );
+    const threshold = percentile(scores, 95);
+    console.log(
+      `Node: ${epochs} epochs on ${n} digits in ${((Date.now() - t0) / 1000).toFixed(1)} s, last loss ${last.toFixed(2)}, threshold ${threshold.toPrecision(4)}`,
+    );
+    return await checkpointToBytes({
+      model: t.model,
+      optimizer: t.optimizer,
+      meta: { ...config, threshold },
+    });
+  } finally {
+    t.dispose();
+  }
+}
 
 if (!values['no-shot']) {
   const toPng = (images: Float32Array, i: number) => {
@@ -105,9 +154,11 @@ if (!values['no-shot']) {
       buffer: toPng(fashion.images, i),
     })),
   ];
+  const checkpoint = await nodeCheckpoint(Number(values['node-epochs']));
   const browser = await launchChromium();
   try {
     const page = await open(browser);
+    await page.fill('#latent', '8');
     await page.fill('#mnist-n', '1024');
     await page.fill('#epochs', '2');
     await page.fill('#batch', '64');
@@ -118,6 +169,15 @@ if (!values['no-shot']) {
     console.log(
       `page training: ${((Date.now() - t0) / 1000).toFixed(1)} s; ${await page.textContent('#train-status')}`,
     );
+    await page.setInputFiles('#upload', {
+      name: 'node-conv-vae.safetensors',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.from(checkpoint),
+    });
+    await page.waitForFunction(() =>
+      /Loaded/.test(document.getElementById('ckpt-status')?.textContent ?? ''),
+    );
+    console.log(`page: ${await page.textContent('#ckpt-status')}`);
     await page.setInputFiles('#score-files', files);
     await page.waitForFunction(() => document.querySelectorAll('#scores tbody tr').length === 6, null, {
       timeout: 120_000,

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { loadCheckpoint, save, saveBytes } from '@wgrad/nn';
 import { convVAE } from '@wgrad/vae';
 import type { Browser, Page } from 'playwright-core';
+import pngjs from 'pngjs';
 import * as assert from 'uvu/assert';
 import { evalScores, makeTrainer, type ShortTraining, shortTraining } from '../examples/web/src/lib.js';
 import type { PageApi } from '../examples/web/src/main.js';
@@ -171,6 +172,34 @@ t(
     });
   },
 );
+
+t("in Chromium: a folder of RGB PNG chips decodes to (N, 3, 32, 32) with the PNGs' values", async () => {
+  const p = await thePage();
+  if (!p) return;
+  // Four 32×32 colour chips (a gradient per channel, offset per chip) and a text file the page must skip.
+  const chips = [0, 1, 2, 3].map((k) => {
+    const png = new pngjs.PNG({ width: 32, height: 32 });
+    for (let j = 0; j < 32 * 32; j++)
+      png.data.set([(j * 7 + k * 40) % 256, (j * 3 + k) % 256, 255 - ((j + k * 9) % 256), 255], j * 4);
+    return { name: `chip-${k}.png`, mimeType: 'image/png', buffer: pngjs.PNG.sync.write(png), png };
+  });
+  await p.setInputFiles('#files', [
+    ...chips.map(({ name, mimeType, buffer }) => ({ name, mimeType, buffer })),
+    { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') },
+  ]);
+  await p.waitForFunction(() =>
+    /images from/.test(document.getElementById('data-status')?.textContent ?? ''),
+  );
+  const d = await p.evaluate(() => (globalThis as unknown as { wgrad: PageApi }).wgrad.data());
+  assert.ok(d, 'no data in the page');
+  assert.equal([d.n, d.channels, d.size, d.source], [4, 3, 32, 'your folder']);
+  // (C, S, S) planes of the first chip, in [0, 1]: exactly the PNG's bytes / 255.
+  const px = chips[0]!.png.data;
+  const expected = [0, 1, 2].flatMap((c) => Array.from({ length: 1024 }, (_, j) => px[j * 4 + c]! / 255));
+  assert.equal(d.first.length, expected.length);
+  const worst = Math.max(...d.first.map((v, i) => Math.abs(v - expected[i]!)));
+  assert.ok(worst < 1e-6, `decoded pixels differ from the PNG by up to ${worst}`);
+});
 
 t('close Chromium and the server', async () => {
   await browser?.close();

@@ -539,6 +539,8 @@ export interface PageApi {
   train: typeof train;
   runOracle: typeof runOracle;
   checkpointBase64(): Promise<string>;
+  /** The loaded images: count, shape, where from, and the first image's values (C·S·S). */
+  data(): { n: number; channels: number; size: number; source: string; first: number[] } | null;
   /** shortTraining, then the trained model's checkpoint (base64) and evalScores of its first `n` images. */
   trainAndSave(
     o: ShortTraining,
@@ -584,6 +586,11 @@ const api: PageApi = {
         meta: { ...trainer.config },
       }),
     );
+  },
+  data() {
+    if (!data) return null;
+    const { n, channels, size, source, x } = data;
+    return { n, channels, size, source, first: [...x.subarray(0, channels * size * size)] };
   },
   async trainAndSave(o, n) {
     let checkpoint = '';
