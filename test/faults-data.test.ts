@@ -4,16 +4,14 @@
 // a 100,000-row manifest streamed through the DataLoader with flat memory (a child process with
 // --expose-gc). Missing columns, empty files, BOM, missing/corrupt/cut PNGs, wrong size and channel count
 // are in data.test.ts.
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataError, DataLoader, type Dataset, ImageCsvDataset, type Sample } from '@wgrad/nn';
 import { PNG } from 'pngjs';
 import * as assert from 'uvu/assert';
-import { gpuSuite } from './helpers.js';
+import { fixtureReport, gpuSuite } from './helpers.js';
 
-const root = new URL('..', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'wgrad-faults-data-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 let dirNo = 0;
@@ -185,35 +183,7 @@ interface StreamReport {
 function streamChild(rows: number): Promise<StreamReport> {
   const dir = join(tmp, `stream${rows}`);
   mkdirSync(dir);
-  return new Promise((resolve, reject) => {
-    const c = spawn(
-      process.execPath,
-      [
-        '--expose-gc',
-        '--conditions=source',
-        '--import',
-        'tsx',
-        'test/fixtures/faults/manifest-stream.ts',
-        dir,
-        String(rows),
-      ],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    c.stdout.on('data', (d) => {
-      out += d;
-    });
-    c.stderr.on('data', (d) => {
-      err += d;
-    });
-    c.on('exit', (code, signal) => {
-      const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (code !== 0 || !line)
-        reject(new Error(`manifest-stream ${rows}: exit ${code ?? signal}\n${out}\n${err}`));
-      else resolve(JSON.parse(line) as StreamReport);
-    });
-  });
+  return fixtureReport<StreamReport>('faults/manifest-stream.ts', [dir, String(rows)], { gc: true });
 }
 
 const MB = 2 ** 20;

@@ -3,13 +3,11 @@
 // crash could not take the runner down): every case ends in an error that names the op and the offending
 // shape or value, or (GPU-side index values, which the host never sees) in NaN that the trainer's guard
 // names; never in a hang or a signal.
-import { spawn } from 'node:child_process';
 import { Conv2d, Embedding, Linear, mseLoss } from '@wgrad/nn';
 import { randn, tensor } from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
-import { gpuSuite } from './helpers.js';
+import { gpuSuite, runFixture } from './helpers.js';
 
-const root = new URL('..', import.meta.url).pathname;
 const t = gpuSuite('faults: tensors');
 
 /** Asserts that `fn` throws an error whose message is exactly `message`. */
@@ -90,41 +88,12 @@ interface Line {
   ms?: number;
 }
 
-/** Runs test/fixtures/faults/device-lost.ts with `where`; its exit code, signal and JSON lines. */
-function lostChild(where: string): Promise<{ code: number | null; signal: string | null; lines: Line[] }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--conditions=source', '--import', 'tsx', 'test/fixtures/faults/device-lost.ts', where],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(
-        new Error(`device-lost child '${where}' hung (killed after 90 s); stdout:\n${out}\nstderr:\n${err}`),
-      );
-    }, 90_000);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      try {
-        const lines = out
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l) as Line);
-        resolve({ code, signal, lines });
-      } catch (e) {
-        reject(new Error(`${(e as Error).message}; stdout:\n${out}\nstderr:\n${err}`));
-      }
-    });
-  });
+/** Runs test/fixtures/faults/device-lost.ts with `where`; its exit code, signal and JSON lines (90 s: a hang). */
+async function lostChild(
+  where: string,
+): Promise<{ code: number | null; signal: string | null; lines: Line[] }> {
+  const { code, signal, json } = await runFixture('faults/device-lost.ts', [where], { timeoutMs: 90_000 });
+  return { code, signal, lines: json as Line[] };
 }
 
 const LOST = 'wgrad: the WebGPU device was lost (destroyed: device was destroyed)';

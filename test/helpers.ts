@@ -1,6 +1,7 @@
 // Shared test helpers: GPU tests that must not leak, conversion between GPU tensors and CPU references,
 // and gradient checks against finite differences of the float64 reference.
 
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,4 +97,82 @@ export async function withTempDir(prefix: string, fn: (dir: string) => Promise<v
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+export interface FixtureRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** The stdout lines that start with '{', parsed as JSON. */
+  json: unknown[];
+}
+
+/**
+ * Runs `test/fixtures/<script>` in a child Node process (TypeScript through tsx, like the tests), with `args`,
+ * `--expose-gc` when `gc` is set, and kills it with SIGKILL after `timeoutMs` (rejecting: it hung). Resolves
+ * when it exits, with its output and the JSON lines it printed; a JSON line that does not parse rejects.
+ */
+export function runFixture(
+  script: string,
+  args: string[] = [],
+  opts: { gc?: boolean; timeoutMs?: number } = {},
+): Promise<FixtureRun> {
+  const root = new URL('..', import.meta.url).pathname;
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        ...(opts.gc ? ['--expose-gc'] : []),
+        '--conditions=source',
+        '--import',
+        'tsx',
+        `test/fixtures/${script}`,
+        ...args,
+      ],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer =
+      opts.timeoutMs &&
+      setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(
+          new Error(
+            `${script} ${args.join(' ')} hung (killed after ${opts.timeoutMs} ms); stdout:\n${stdout}\nstderr:\n${stderr}`,
+          ),
+        );
+      }, opts.timeoutMs);
+    child.on('exit', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      try {
+        const json = stdout
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as unknown);
+        resolve({ code, signal, stdout, stderr, json });
+      } catch (e) {
+        reject(new Error(`${script}: ${(e as Error).message}; stdout:\n${stdout}\nstderr:\n${stderr}`));
+      }
+    });
+  });
+}
+
+/** runFixture, for a script that must exit 0 and print one JSON report line: that report. */
+export async function fixtureReport<T>(
+  script: string,
+  args: string[] = [],
+  opts: { gc?: boolean } = {},
+): Promise<T> {
+  const r = await runFixture(script, args, opts);
+  if (r.code !== 0 || !r.json.length)
+    throw new Error(`${script} ${args.join(' ')}: exit ${r.code ?? r.signal}\n${r.stdout}\n${r.stderr}`);
+  return r.json[0] as T;
 }

@@ -1,11 +1,9 @@
 // Load (issue 11): 10,000 training steps and 100,000 small ops in one process (a child run with
 // --expose-gc, test/fixtures/faults/load.ts) keep memory flat: GPU bytes in use, live tensors, GPU buffers
 // created and RSS at the end of each phase are within 10 % of their values after its warm-up.
-import { spawn } from 'node:child_process';
 import * as assert from 'uvu/assert';
-import { gpuSuite } from './helpers.js';
+import { fixtureReport, gpuSuite } from './helpers.js';
 
-const root = new URL('..', import.meta.url).pathname;
 const t = gpuSuite('load');
 
 interface Mem {
@@ -25,28 +23,7 @@ interface Report {
   samples: { trainWarm: Mem; trainEnd: Mem; opsWarm: Mem; opsEnd: Mem };
 }
 
-function run(): Promise<Report> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(
-      process.execPath,
-      ['--expose-gc', '--conditions=source', '--import', 'tsx', 'test/fixtures/faults/load.ts'],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    c.stdout.on('data', (d) => {
-      out += d;
-    });
-    c.stderr.on('data', (d) => {
-      err += d;
-    });
-    c.on('exit', (code, signal) => {
-      const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (code !== 0 || !line) reject(new Error(`load.ts: exit ${code ?? signal}\n${out}\n${err}`));
-      else resolve(JSON.parse(line) as Report);
-    });
-  });
-}
+const run = () => fixtureReport<Report>('faults/load.ts', [], { gc: true });
 
 /** Fails unless `end` is at most 10 % above `warm` for each measure. */
 function flat(phase: string, warm: Mem, end: Mem): void {

@@ -1,21 +1,22 @@
 // Pipeline precompilation: recordKernels lists the kernels a piece of work needs without compiling or running
 // anything; precompile compiles them (warm-up dispatches on CPU adapters, optionally on extra devices).
+
+import { Adam, DataLoader, TensorDataset } from '@wgrad/nn';
 import {
   dispatch,
   dispatchStats,
-  f32,
   FLAT_INDEX,
+  f32,
   full,
   grid,
   kernel,
   MAIN_1D,
+  manualSeed,
   precompile,
   recordKernels,
   type Tensor,
   tensor,
 } from '@wgrad/tensor';
-import { Adam, DataLoader, TensorDataset } from '@wgrad/nn';
-import { manualSeed } from '@wgrad/tensor';
 import { mlpVAE, train, vaeLoss } from '@wgrad/vae';
 import * as assert from 'uvu/assert';
 import { gpuSuite } from './helpers.js';

@@ -53,14 +53,6 @@ export { oneHot } from './ops/onehot.js';
 export { avgPool2d, interpolate, maxPool2d, type PoolOptions, upsampleNearest2d } from './ops/pool.js';
 export { manualSeed, rand, randn, rngState, setRngState } from './ops/random.js';
 export {
-  compilesAtFirstDispatch,
-  type KernelSource,
-  type PrecompileOptions,
-  type PrecompileResult,
-  precompile,
-  recordKernels,
-} from './precompile.js';
-export {
   argmax,
   argmin,
   logSoftmax,
@@ -72,6 +64,14 @@ export {
   sum,
   variance,
 } from './ops/reduce.js';
+export {
+  compilesAtFirstDispatch,
+  type KernelSource,
+  type PrecompileOptions,
+  type PrecompileResult,
+  precompile,
+  recordKernels,
+} from './precompile.js';
 export { measurePeaks, type Peaks, type RooflineRow, roofline } from './roofline.js';
 export {
   type DType,
