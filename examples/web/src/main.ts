@@ -441,8 +441,10 @@ async function upload(file: File): Promise<void> {
   }
   trainer?.dispose();
   trainer = t;
-  if (typeof meta.threshold === 'number' && Number.isFinite(meta.threshold))
-    $<HTMLInputElement>('threshold').value = String(meta.threshold);
+  if (typeof meta.threshold === 'number' && Number.isFinite(meta.threshold)) {
+    $<HTMLInputElement>('threshold').value = meta.threshold.toPrecision(4);
+    status('threshold-note', `Threshold stored in ${file.name}: ${meta.threshold.toPrecision(4)}.`);
+  }
   $<HTMLButtonElement>('download').disabled = false;
   status(
     'ckpt-status',
