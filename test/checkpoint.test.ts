@@ -862,4 +862,41 @@ t('loadCheckpoint failures change nothing (model, optimizer, RNG)', async () => 
   });
 });
 
+// A minifying bundler renames classes (the browser build's first bundle saved "lt" for Adam): checkpoints
+// name the optimizer by its `kind`, so a class of another name that is an Adam loads an Adam's state.
+t('the optimizer is recorded by kind, not by its class name (renamed classes load)', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'ckpt.safetensors');
+    manualSeed(4);
+    const x = rand([4, 4]);
+    const y = rand([4, 2]);
+    class lt extends Adam {} // what a minifier makes of Adam
+    const a = new Mlp();
+    const optA = new lt(a.parameters(), { lr: 0.01 });
+    const b = new Mlp();
+    const optB = new Adam(b.parameters(), { lr: 0.01 });
+    try {
+      trainStep(a, optA, x, y);
+      assert.is(optA.kind, 'Adam');
+      await saveCheckpoint(path, { model: a, optimizer: optA });
+      await loadCheckpoint(path, { model: b, optimizer: optB });
+      assert.is(optB.stepCount, 1);
+      assert.equal(await params(b), await params(a));
+      const sgd = new SGD(b.parameters(), { lr: 0.1 });
+      await rejects(
+        loadCheckpoint(path, { model: b, optimizer: sgd }),
+        `${path}: the optimizer state is for Adam, not SGD`,
+        path,
+        null,
+      );
+      sgd.dispose();
+    } finally {
+      optA.dispose();
+      optB.dispose();
+      a.dispose();
+      b.dispose();
+    }
+  });
+});
+
 t.run();

@@ -111,6 +111,11 @@ function stepGroups(
 }
 
 export abstract class Optimizer {
+  /**
+   * The optimizer's name as checkpoints record it ('SGD', 'Adam', 'AdamW'): a string of its own, because a
+   * bundler that minifies class names would change `constructor.name` and break loading across builds.
+   */
+  abstract readonly kind: string;
   /** Learning rate used by the next step (schedulers change it). */
   lr: number;
   /** Steps taken so far. */
@@ -163,10 +168,10 @@ export abstract class Optimizer {
       const m = /^state\.(\d+)\.(\w+)$/.exec(k);
       const i = m ? Number(m[1]) : -1;
       const p = this.params[i];
-      if (!m || !p) throw new Error(`${this.constructor.name}.loadStateDict: unexpected key '${k}'`);
+      if (!m || !p) throw new Error(`${this.kind}.loadStateDict: unexpected key '${k}'`);
       if (t.size !== p.size)
         throw new Error(
-          `${this.constructor.name}.loadStateDict: '${k}' has ${t.size} elements, parameter ${i} has ${p.size}`,
+          `${this.kind}.loadStateDict: '${k}' has ${t.size} elements, parameter ${i} has ${p.size}`,
         );
     }
     this.dispose();
@@ -240,6 +245,7 @@ export interface SGDOptions {
 
 /** torch.optim.SGD: momentum, dampening, Nesterov and L2 weight decay. */
 export class SGD extends Optimizer {
+  readonly kind: string = 'SGD';
   momentum: number;
   dampening: number;
   weightDecay: number;
@@ -322,6 +328,7 @@ export interface AdamOptions {
 
 /** torch.optim.Adam (L2 weight decay added to the gradient; AMSGrad optional). */
 export class Adam extends Optimizer {
+  readonly kind: string = 'Adam';
   betas: [number, number];
   eps: number;
   weightDecay: number;
@@ -370,6 +377,7 @@ export class Adam extends Optimizer {
 
 /** torch.optim.AdamW: decoupled weight decay (default 0.01). */
 export class AdamW extends Adam {
+  override readonly kind: string = 'AdamW';
   constructor(params: Parameter[], opts: AdamOptions = {}) {
     super(params, { ...opts, weightDecay: opts.weightDecay ?? 0.01 });
     this.decoupled = true;

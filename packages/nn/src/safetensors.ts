@@ -669,7 +669,7 @@ export function checkpointContents(
     const sd = c.optimizer.stateDict();
     for (const [k, t] of sd.tensors) tensors.set(OPT_PREFIX + k, t);
     const om: OptimizerMeta = {
-      class: c.optimizer.constructor.name,
+      class: c.optimizer.kind,
       stepCount: sd.stepCount,
       lr: sd.lr,
       numParams: c.optimizer.params.length,
@@ -734,7 +734,7 @@ export async function loadCheckpointFrom<M extends Record<string, unknown> = Rec
     checkAgainstModule(path, model, modelEntries, true);
     if (!optimizer) return;
     om = parseMeta<OptimizerMeta | null>(path, md, 'wgrad.optimizer', null);
-    const name = optimizer.constructor.name;
+    const name = optimizer.kind;
     if (!om)
       throw new SafetensorsError(path, null, `the checkpoint has no optimizer state to load into ${name}`);
     if (om.class !== name)
