@@ -4,7 +4,7 @@
 // shape or value, or (GPU-side index values, which the host never sees) in NaN that the trainer's guard
 // names; never in a hang or a signal.
 import { Conv2d, Embedding, Linear, mseLoss } from '@wgrad/nn';
-import { randn, tensor } from '@wgrad/tensor';
+import { limits, randn, tensor, zeros } from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
 import { gpuSuite, runFixture } from './helpers.js';
 
@@ -62,6 +62,20 @@ t('non-finite host data is refused at upload, naming the value and its flat inde
   );
   throwsExactly(() => tensor([[0, Number.NaN]]), 'tensor: non-finite value NaN at flat index 1');
 });
+
+t(
+  'a tensor larger than the adapter can bind is refused when it is made, naming its shape and the limit',
+  () => {
+    const limit = limits().maxStorageBufferBindingSize;
+    const rows = Math.floor(limit / 4 / 1024) + 1; // (rows, 1024) float32: just over the limit
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+    throwsExactly(
+      () => zeros([rows, 1024]),
+      `wgrad: a float32 tensor of shape [${rows},1024] needs ${mib(rows * 4096)}, more than this adapter's largest storage binding (maxStorageBufferBindingSize ${mib(limit)}), and kernels bind a tensor whole: use smaller batches (e.g. score or train in chunks)`,
+    );
+    zeros([rows - 1, 1024]).dispose(); // at the limit: fine
+  },
+);
 
 t('out-of-range GPU indices give NaN (gather, Embedding), never a wrong row or a crash', async () => {
   const x = tensor([

@@ -143,9 +143,22 @@ function give<K, T extends object>(lists: Map<K, T[]>, key: K, bytes: number, it
   list.splice(lo, 0, item);
 }
 
-export function allocBuffer(bytes: number): GPUBuffer {
-  const cls = sizeClass(bytes);
-  return take(pool, cls, cls, () => runtime().device.createBuffer({ size: cls, usage: STORAGE_USAGE }));
+/**
+ * A storage buffer of at least `bytes` from the pool. Kernels bind buffers whole, so one larger than the
+ * adapter's maxStorageBufferBindingSize could never be used: that is an error here, naming `what` (e.g. the
+ * tensor's shape), instead of a WebGPU validation error at some later dispatch.
+ */
+export function allocBuffer(bytes: number, what?: () => string): GPUBuffer {
+  const { device } = runtime();
+  const limit = device.limits.maxStorageBufferBindingSize;
+  if (bytes > limit) {
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+    throw new Error(
+      `wgrad: ${what?.() ?? 'a buffer'} needs ${mib(bytes)}, more than this adapter's largest storage binding (maxStorageBufferBindingSize ${mib(limit)}), and kernels bind a tensor whole: use smaller batches (e.g. score or train in chunks)`,
+    );
+  }
+  const cls = Math.min(sizeClass(bytes), Math.max(bytes, limit - (limit % 4)));
+  return take(pool, cls, cls, () => device.createBuffer({ size: cls, usage: STORAGE_USAGE }));
 }
 
 export function freeBuffer(buf: GPUBuffer): void {

@@ -77,7 +77,12 @@ export class Tensor {
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
     this.size = shapeSize(shape);
-    this.storage_ = storage ?? new Storage(allocBuffer(this.size * 4), this.size * 4);
+    this.storage_ =
+      storage ??
+      new Storage(
+        allocBuffer(this.size * 4, () => `a ${dtype} tensor of shape ${fmtShape(shape)}`),
+        this.size * 4,
+      );
     liveTensors++;
     finalizer.register(this, this.storage_, this);
     scopes[scopes.length - 1]?.add(this);
