@@ -1,5 +1,6 @@
 // Acquires a WebGPU device in a browser (or any host that has `navigator.gpu`) and installs it with setDevice.
 // No Node APIs: this is the device module of the browser entry (index.browser.ts).
+import { requestWgradDevice, summarize } from './adapter.js';
 import { type AdapterSummary, setDevice } from './gpu.js';
 
 export interface BrowserDeviceOptions extends GPURequestAdapterOptions {
@@ -26,38 +27,9 @@ export async function acquireDevice(opts: BrowserDeviceOptions = {}): Promise<Ad
     throw new Error(
       `wgrad: navigator.gpu.requestAdapter(${JSON.stringify(adapterOptions)}) found no adapter. ${HINT}`,
     );
-  const info = adapter.info as GPUAdapterInfo & {
-    subgroupMinSize?: number;
-    subgroupMaxSize?: number;
-    isFallbackAdapter?: boolean;
-  };
   const core = adapter.features.has('core-features-and-limits' as GPUFeatureName);
-  const wanted = (['timestamp-query', 'shader-f16', 'subgroups'] as GPUFeatureName[]).filter((f) =>
-    adapter.features.has(f),
-  );
-  if (core) wanted.push('core-features-and-limits' as GPUFeatureName);
-  const l = adapter.limits;
-  const device = await adapter.requestDevice({
-    requiredFeatures: wanted,
-    requiredLimits: {
-      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-      maxBufferSize: l.maxBufferSize,
-      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-      maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
-    },
-  });
-  const parts = [info.vendor, info.architecture, info.device, info.description].filter((s) => s?.length);
-  const sgMin = info.subgroupMinSize;
-  const summary: AdapterSummary = {
-    backend: 'browser',
-    description: parts.join(' / ') || 'unnamed adapter',
-    isFallback: Boolean(info.isFallbackAdapter),
-    featureLevel: core ? 'core' : 'compatibility',
-    subgroupSize: sgMin && sgMin === info.subgroupMaxSize ? sgMin : undefined,
-  };
+  const device = await requestWgradDevice(adapter, core ? ['core-features-and-limits'] : []);
+  const summary = summarize(adapter, 'browser', core ? 'core' : 'compatibility');
   setDevice(device, summary);
   return summary;
 }

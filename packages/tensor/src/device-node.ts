@@ -5,6 +5,7 @@ import { closeSync, fstatSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create, globals } from 'webgpu';
+import { requestWgradDevice, summarize } from './adapter.js';
 import { type AdapterSummary, setDevice, setWaitHook } from './gpu.js';
 import { setWarmupDevices } from './precompile.js';
 
@@ -12,12 +13,6 @@ type Attempt = { backend: 'vulkan' | 'opengl'; result: string };
 
 // Dawn segfaults if the object returned by create() is garbage collected: keep it for the process lifetime.
 const keepAlive: GPU[] = [];
-
-function describe(info: GPUAdapterInfo | undefined): string {
-  if (!info) return 'unknown adapter';
-  const parts = [info.vendor, info.architecture, info.device, info.description].filter((s) => s?.length);
-  return parts.join(' / ') || 'unnamed adapter';
-}
 
 async function tryBackend(
   backend: 'vulkan' | 'opengl',
@@ -31,21 +26,10 @@ async function tryBackend(
     const options: GPURequestAdapterOptions = backend === 'opengl' ? { featureLevel: 'compatibility' } : {};
     const adapter = await gpu.requestAdapter(options);
     if (!adapter) return 'no adapter';
-    const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
-    const sgMin = info?.subgroupMinSize;
-    const isFallback = Boolean(
-      (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? adapter.info?.isFallbackAdapter,
-    );
     return {
       adapter,
       another: () => gpu.requestAdapter(options),
-      summary: {
-        backend,
-        description: describe(adapter.info),
-        isFallback,
-        featureLevel: backend === 'opengl' ? 'compatibility' : 'core',
-        subgroupSize: sgMin && sgMin === info.subgroupMaxSize ? sgMin : undefined,
-      },
+      summary: summarize(adapter, backend, backend === 'opengl' ? 'compatibility' : 'core'),
     };
   } catch (e) {
     return (e as Error).message;
@@ -134,26 +118,6 @@ async function politeWait<T>(work: Promise<T>): Promise<T> {
   }
 }
 
-/** The device wgrad uses on `adapter`: every optional feature it can use, and the limits it needs raised. */
-function openDevice(adapter: GPUAdapter): Promise<GPUDevice> {
-  const wanted: GPUFeatureName[] = (
-    ['timestamp-query', 'shader-f16', 'subgroups'] as GPUFeatureName[]
-  ).filter((f) => adapter.features.has(f));
-  const l = adapter.limits;
-  return adapter.requestDevice({
-    requiredFeatures: wanted,
-    requiredLimits: {
-      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-      maxBufferSize: l.maxBufferSize,
-      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-      maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
-    },
-  });
-}
-
 /** Finds an adapter (see the top of this file), requests its device and installs it for every later op. */
 export function acquireDevice(): Promise<AdapterSummary> {
   return filterDawnStderr(acquire);
@@ -174,13 +138,13 @@ async function acquire(): Promise<AdapterSummary> {
       continue;
     }
     const { adapter, summary, another } = r;
-    const device = await openDevice(adapter);
+    const device = await requestWgradDevice(adapter);
     // Parallel pipeline warm-up (precompile.ts) opens more devices on the same adapter, one per spare core.
     setWarmupDevices(
       () =>
         filterDawnStderr(async () => {
           const a = await another();
-          return a && openDevice(a);
+          return a && requestWgradDevice(a);
         }),
       Math.max(0, availableParallelism() - 1),
     );
