@@ -73,8 +73,8 @@ export async function buildWeb(
     logLevel: 'silent',
     plugins: [noNode],
     legalComments: 'none',
-    // Class names are data here: checkpoints record the optimizer's class (constructor.name) and errors name
-    // modules by it, so minification must not rename classes.
+    // Errors and Module printouts name classes by constructor.name: keep them readable. (Checkpoints name the
+    // optimizer by Optimizer.kind, which minification cannot change.)
     keepNames: true,
   });
   // A second line of defence: nothing Node-only in the inputs esbuild actually bundled.

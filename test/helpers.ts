@@ -150,7 +150,12 @@ export function runFixture(
           ),
         );
       }, opts.timeoutMs);
-    child.on('exit', (code, signal) => {
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      reject(e);
+    });
+    // 'close', not 'exit': stdout may still hold the child's last lines at 'exit'.
+    child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
       try {
         const json = stdout
@@ -171,7 +176,7 @@ export async function fixtureReport<T>(
   args: string[] = [],
   opts: { gc?: boolean } = {},
 ): Promise<T> {
-  const r = await runFixture(script, args, opts);
+  const r = await runFixture(script, args, { timeoutMs: 600_000, ...opts }); // a hung fixture must not hang npm test
   if (r.code !== 0 || !r.json.length)
     throw new Error(`${script} ${args.join(' ')}: exit ${r.code ?? r.signal}\n${r.stdout}\n${r.stderr}`);
   return r.json[0] as T;

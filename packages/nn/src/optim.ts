@@ -113,9 +113,10 @@ function stepGroups(
 export abstract class Optimizer {
   /**
    * The optimizer's name as checkpoints record it ('SGD', 'Adam', 'AdamW'): a string of its own, because a
-   * bundler that minifies class names would change `constructor.name` and break loading across builds.
+   * bundler that minifies class names would change `constructor.name` and break loading across builds. A
+   * user's own subclass of Optimizer defaults to its class name.
    */
-  abstract readonly kind: string;
+  readonly kind: string = this.constructor.name; // subclasses of wgrad's own set a fixed string
   /** Learning rate used by the next step (schedulers change it). */
   lr: number;
   /** Steps taken so far. */
@@ -245,7 +246,7 @@ export interface SGDOptions {
 
 /** torch.optim.SGD: momentum, dampening, Nesterov and L2 weight decay. */
 export class SGD extends Optimizer {
-  readonly kind: string = 'SGD';
+  override readonly kind: string = 'SGD';
   momentum: number;
   dampening: number;
   weightDecay: number;
@@ -328,7 +329,7 @@ export interface AdamOptions {
 
 /** torch.optim.Adam (L2 weight decay added to the gradient; AMSGrad optional). */
 export class Adam extends Optimizer {
-  readonly kind: string = 'Adam';
+  override readonly kind: string = 'Adam';
   betas: [number, number];
   eps: number;
   weightDecay: number;

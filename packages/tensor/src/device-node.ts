@@ -1,6 +1,7 @@
 // Acquires a WebGPU device under Node through Dawn (npm `webgpu`): Vulkan first, then Dawn's OpenGL backend in
 // compatibility mode. WGRAD_BACKEND=vulkan|opengl|auto overrides the choice. This is the only tensor module
 // that touches Node APIs.
+import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,27 +45,28 @@ async function tryBackend(
 // is replayed minus these known lines. Node has no dup(): fd 2 is re-opened through /proc/self/fd, which is
 // only safe where the file has no offset to share, so this is done only when stderr is a pipe or a terminal
 // (a stderr redirected to a regular file keeps Dawn's lines). WGRAD_DAWN_LOG=1 leaves stderr alone.
+const MAX_WARMUP_DEVICES = 3;
+
 const DAWN_NOISE = [
   /^Warning: maxDynamic\w+PerPipelineLayout artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit\.$/,
 ];
 
 async function filterDawnStderr<T>(work: () => Promise<T>): Promise<T> {
+  if (process.platform !== 'linux' || process.env.WGRAD_DAWN_LOG === '1') return work();
   let saved = -1;
   let captured = '';
   try {
-    if (process.platform !== 'linux' || process.env.WGRAD_DAWN_LOG === '1') return await work();
     const st = fstatSync(2);
-    if (!st.isFIFO() && !st.isCharacterDevice()) return await work();
+    // Closing fd 2 hands the next open() the lowest free descriptor: that is 2 only while 0 and 1 are open.
+    if ((!st.isFIFO() && !st.isCharacterDevice()) || !isOpen(0) || !isOpen(1)) return await work();
     saved = openSync('/proc/self/fd/2', 'a');
-    captured = join(tmpdir(), `wgrad-dawn-${process.pid}-${Date.now()}.log`);
+    const name = join(tmpdir(), `wgrad-dawn-${process.pid}-${randomBytes(6).toString('hex')}.log`);
     closeSync(2);
-    const fd = openSync(captured, 'w', 0o600); // the lowest free descriptor: 2
-    if (fd !== 2) {
-      // fd 0 or 1 was closed: put stderr back on fd 2 (the lowest free one while `fd` is open), then drop fd.
-      openSync(`/proc/self/fd/${saved}`, 'a');
-      closeSync(fd);
-      rmSync(captured, { force: true });
-      captured = '';
+    try {
+      openSync(name, 'wx', 0o600); // fd 2
+      captured = name;
+    } catch {
+      openSync(`/proc/self/fd/${saved}`, 'a'); // no temp file (TMPDIR missing, full…): stderr back, unfiltered
     }
     return await work();
   } finally {
@@ -81,6 +83,15 @@ async function filterDawnStderr<T>(work: () => Promise<T>): Promise<T> {
       if (kept.length) process.stderr.write(`${kept.join('\n')}\n`);
     }
     if (saved >= 0) closeSync(saved);
+  }
+}
+
+function isOpen(fd: number): boolean {
+  try {
+    fstatSync(fd);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -139,15 +150,18 @@ async function acquire(): Promise<AdapterSummary> {
     }
     const { adapter, summary, another } = r;
     const device = await requestWgradDevice(adapter);
-    // Parallel pipeline warm-up (precompile.ts) opens more devices on the same adapter, one per spare core.
-    setWarmupDevices(
-      () =>
-        filterDawnStderr(async () => {
-          const a = await another();
-          return a && requestWgradDevice(a);
-        }),
-      Math.max(0, availableParallelism() - 1),
-    );
+    // Parallel pipeline warm-up (precompile.ts) uses more devices on the same adapter, one per spare core (at
+    // most 3). Their adapters are requested now, while Dawn's start-up warnings are filtered (each
+    // requestAdapter prints them again); a device is only opened on one when precompile first needs it.
+    const spare: GPUAdapter[] = [];
+    for (let i = Math.min(availableParallelism() - 1, MAX_WARMUP_DEVICES); i > 0; i--) {
+      const a = await another().catch(() => null);
+      if (a) spare.push(a);
+    }
+    setWarmupDevices(async () => {
+      const a = spare.shift();
+      return a ? requestWgradDevice(a) : null;
+    }, spare.length);
     setDevice(device, summary);
     if (Number.isFinite(SPIN_MS)) setWaitHook(politeWait);
     return summary;

@@ -268,8 +268,8 @@ export function setRecorder(r: ((name: string, code: string) => void) | null): v
   recorder = r;
 }
 
-/** The pipeline descriptor for `code`: its explicit layout when the bindings allow one, else 'auto'. */
-function describePipeline(device: GPUDevice, name: string, code: string) {
+/** The pipeline descriptor for `code` on `device`: its explicit layout when the bindings allow one, else 'auto'. */
+export function describePipeline(device: GPUDevice, name: string, code: string) {
   const module = device.createShaderModule({ code, label: name });
   const entries = layoutEntries(code);
   const explicit = entries && device.createBindGroupLayout({ entries, label: name });

@@ -15,6 +15,7 @@
 import {
   type AdapterSummary,
   adapterSummary,
+  describePipeline,
   type Kernel,
   kernelAsync,
   layoutEntries,
@@ -107,35 +108,35 @@ export async function precompile(
   // the end (then cheap: Mesa's disk cache).
   let next = 0;
   const byHelper: Kernel[] = [];
+  // Warm-up is only an optimisation: a dispatch that fails (a lost helper device, validation) is counted and
+  // the pipeline then compiles at its first real dispatch, as without precompile.
+  const warmed = (work: Promise<void>) =>
+    work.catch(() => {
+      warmupErrors++;
+    });
   const worker = async (d: GPUDevice, own: boolean) => {
     for (let i = next++; i < kernels.length; i = next++) {
       const k = kernels[i]!;
       if (own) {
-        await warmOn(d, k.pipeline, k.code, k.layout);
+        await warmed(warmOn(d, k.pipeline, k.code, k.layout));
         tick();
       } else {
-        const pipeline = await d.createComputePipelineAsync(describeOn(d, k));
-        await warmOn(d, pipeline, k.code, null);
         byHelper.push(k);
+        await warmed(
+          (async () => {
+            const pipeline = await d.createComputePipelineAsync(describePipeline(d, k.name, k.code).desc);
+            await warmOn(d, pipeline, k.code, null);
+          })(),
+        );
       }
     }
   };
   await Promise.all([worker(device, true), ...helpers.map((d) => worker(d, false))]);
   for (const k of byHelper) {
-    await warmOn(device, k.pipeline, k.code, k.layout);
+    await warmed(warmOn(device, k.pipeline, k.code, k.layout));
     tick();
   }
   return { pipelines: total, ms: performance.now() - t0, warmupDevices: 1 + helpers.length };
-}
-
-function describeOn(d: GPUDevice, k: Kernel): GPUComputePipelineDescriptor {
-  const entries = layoutEntries(k.code);
-  return {
-    layout: entries
-      ? d.createPipelineLayout({ bindGroupLayouts: [d.createBindGroupLayout({ entries })] })
-      : 'auto',
-    compute: { module: d.createShaderModule({ code: k.code }), entryPoint: 'main' },
-  };
 }
 
 // Dummy resources per device: a zero uniform block, zero storage buffers (one per binding: a writable binding

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { clipGradNorm, loadCheckpoint, type Module, type Optimizer, saveCheckpoint } from '@wgrad/nn';
 import {
   concat,
+  type KernelSource,
   manualSeed,
   noGrad,
   precompile,
@@ -213,9 +214,13 @@ export async function train(opts: TrainOptions): Promise<History> {
   /** Compiles the pipelines `runStep(batch)` needs; returns the milliseconds it took. */
   const precompileStep = async (batch: Batch): Promise<number> => {
     const rng = rngState();
-    const sources = optimizer.restoreAfter(() => recordKernels(() => scope(() => void runStep(batch, true))));
-    setRngState(rng);
-    optimizer.zeroGrad();
+    let sources: KernelSource[];
+    try {
+      sources = optimizer.restoreAfter(() => recordKernels(() => scope(() => void runStep(batch, true))));
+    } finally {
+      setRngState(rng);
+      optimizer.zeroGrad(); // the dry run's gradients were never written
+    }
     if (!sources.length) return 0;
     const t0 = performance.now();
     let last = 0;
@@ -331,6 +336,8 @@ export async function train(opts: TrainOptions): Promise<History> {
     let samples = done?.samples ?? 0;
     let steps = done?.batches ?? 0;
     const sums: Record<string, number> = { ...done?.sums };
+    // The loss keys of a resumed epoch (runStep sets them, but a resumed epoch may have no step left to run).
+    if (done && !keys.length) keys = Object.keys(done.sums);
     let skip = done?.batches ?? 0;
     let pending: { step: number; values: Tensor }[] = [];
     let lastLine = 0;
@@ -382,8 +389,10 @@ export async function train(opts: TrainOptions): Promise<History> {
       for await (const batch of source) {
         if (skip > 0) {
           skip--;
-          batch.x.dispose();
-          batch.y.dispose();
+          if (opts.disposeBatches ?? true) {
+            batch.x.dispose();
+            batch.y.dispose();
+          }
           continue;
         }
         step++;
