@@ -224,6 +224,16 @@ async function setupOurs(name: ModelName, data: Awaited<ReturnType<typeof mnistD
   const next = stepSource(loader);
   const rssTimer = setInterval(sampleRss, 50);
   peakRss = 0;
+  /** One step outside train() (what train() runs per batch), for the anatomy and profile measurements. */
+  const oneStep = (batch: Batch) =>
+    scope(() => {
+      optimizer.zeroGrad();
+      const { loss } = step(batch);
+      loss.backward();
+      if (clip) clipGradNorm(optimizer.params, clip).dispose();
+      optimizer.step();
+      return stack([loss.detach().reshape([])]);
+    });
   let lastLoss = Number.NaN;
   const run = async (k: number) => {
     const h = await train({
@@ -277,14 +287,7 @@ async function setupOurs(name: ModelName, data: Awaited<ReturnType<typeof mnistD
         const s0 = dispatchStats();
         const c0 = process.cpuUsage();
         const t0 = performance.now();
-        const v = scope(() => {
-          optimizer.zeroGrad();
-          const { loss } = step(batch);
-          loss.backward();
-          if (clip) clipGradNorm(optimizer.params, clip).dispose();
-          optimizer.step();
-          return stack([loss.detach().reshape([])]);
-        });
+        const v = oneStep(batch);
         const t1 = performance.now();
         const c1 = process.cpuUsage(c0);
         const s1 = dispatchStats();
@@ -318,14 +321,7 @@ async function setupOurs(name: ModelName, data: Awaited<ReturnType<typeof mnistD
       const steps = 2;
       try {
         for await (const batch of next(steps)) {
-          const v = scope(() => {
-            optimizer.zeroGrad();
-            const { loss } = step(batch);
-            loss.backward();
-            if (clip) clipGradNorm(optimizer.params, clip).dispose();
-            optimizer.step();
-            return stack([loss.detach().reshape([])]);
-          });
+          const v = oneStep(batch);
           v.dispose();
           batch.x.dispose();
           batch.y.dispose();
