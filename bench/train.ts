@@ -366,7 +366,7 @@ const torchEnv = (tuned: boolean): Record<string, string> =>
     ? { ONEDNN_MAX_CPU_ISA: 'AVX2', OPENBLAS_CORETYPE: 'Haswell' }
     : tuned
       ? { OPENBLAS_CORETYPE: 'SkylakeX' }
-      : {};
+      : { OPENBLAS_CORETYPE: '' }; // as installed: an inherited core override is cleared (as in bench:conv)
 
 function runTorch(py: string, name: ModelName, tuned: boolean): TorchResult | string {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'torch_train.py');
