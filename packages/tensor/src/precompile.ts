@@ -65,7 +65,8 @@ const spare: GPUDevice[] = [];
 
 /**
  * Lets `precompile` open up to `max` more devices on the main device's adapter for parallel warm-up (Node:
- * set by device-node.ts to the number of CPU cores minus one). The devices are kept for later calls.
+ * device-node.ts, one per spare CPU core, at most 3, on adapters it requested at start-up). The devices are
+ * kept for later calls.
  */
 export function setWarmupDevices(make: DeviceFactory, max: number): void {
   extraDevices = { make, max };
