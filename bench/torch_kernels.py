@@ -18,8 +18,17 @@ import time
 import torch
 import torch.nn.functional as F
 
+DEVICE = "cpu"
+
 
 def measure(fn, target, reps):
+    if DEVICE == "cuda":  # time each batch of calls to its end on the GPU
+        inner = fn
+
+        def fn():
+            inner()
+            torch.cuda.synchronize()
+
     fn()  # warm-up
     iters = 1
     while True:
@@ -73,21 +82,25 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--target", type=float, default=0.5)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--device", default="cpu", help="cpu (the benches' default) or cuda (the device-machine check)")
     a = ap.parse_args()
+    global DEVICE
+    DEVICE = a.device
+    dev = torch.device(a.device)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     results = []
     if a.what == "matmul":
         for spec in a.shapes.split(","):
             m, k, n = (int(v) for v in spec.split("x"))
-            x, y = torch.rand(m, k) * 2 - 1, torch.rand(k, n) * 2 - 1
+            x, y = torch.rand(m, k, device=dev) * 2 - 1, torch.rand(k, n, device=dev) * 2 - 1
             results.append({"shape": spec, "ms": measure(lambda: torch.mm(x, y), a.target, a.reps)})
     else:
         for name, tr, cin, cout, size, k, s, p in LAYERS:
-            x = (torch.rand(a.batch, cin, size, size) * 2 - 1).requires_grad_()
-            w = torch.rand(cin, cout, k, k) if tr else torch.rand(cout, cin, k, k)
+            x = (torch.rand(a.batch, cin, size, size, device=dev) * 2 - 1).requires_grad_()
+            w = torch.rand(cin, cout, k, k, device=dev) if tr else torch.rand(cout, cin, k, k, device=dev)
             w.requires_grad_()
-            b = torch.rand(cout).requires_grad_()
+            b = torch.rand(cout, device=dev).requires_grad_()
             op = (lambda: F.conv_transpose2d(x, w, b, s, p)) if tr else (lambda: F.conv2d(x, w, b, s, p))
             gy = torch.rand_like(op().detach()) * 2 - 1
 
@@ -102,7 +115,8 @@ def main():
             results.append(
                 {"layer": name, "fwd_ms": measure(fwd, a.target, a.reps), "fwd_bwd_ms": measure(fwd_bwd, a.target, a.reps)}
             )
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "isa": isa(), "results": results}))
+    where = torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu"
+    print(json.dumps({"torch": torch.__version__, "device": where, "threads": torch.get_num_threads(), "isa": isa(), "results": results}))
 
 
 if __name__ == "__main__":

@@ -81,6 +81,11 @@ class TwoLayerAE(nn.Module):  # seed 002: z = relu(Vx + b), x̂ = Wz + a
         return self.dec(F.relu(self.enc(x))), None, None
 
 
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def kl(mu, logvar):
     return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
 
@@ -114,17 +119,18 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--min-seconds", type=float, default=3.0, help="time whole epochs until at least this long")
     ap.add_argument("--warmup-steps", type=int, default=0, help="warm up this many steps, then time steps, not epochs")
+    ap.add_argument("--device", default="cpu", help="cpu (the bench's default) or cuda (the device-machine check)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    data = read_idx_images(os.path.join(a.mnist_dir, "train-images-idx3-ubyte"), a.images)
-    model = {"mlp-vae": MLPVAE, "conv-vae": ConvVAE, "ae": TwoLayerAE}[a.model]()
+    data = read_idx_images(os.path.join(a.mnist_dir, "train-images-idx3-ubyte"), a.images).to(a.device)
+    model = {"mlp-vae": MLPVAE, "conv-vae": ConvVAE, "ae": TwoLayerAE}[a.model]().to(a.device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     step = step_fn(a.model, model, opt)
     n = data.shape[0] - data.shape[0] % a.batch  # drop_last, as the seeds do
 
     def epoch():
-        perm = torch.randperm(data.shape[0])
+        perm = torch.randperm(data.shape[0], device=data.device)
         losses = []
         for i in range(0, n, a.batch):
             losses.append(step(data[perm[i : i + a.batch]]))
@@ -132,7 +138,7 @@ def main():
 
     if a.warmup_steps > 0:
         return by_steps(a, data, n, step, model)
-    epoch()  # warm-up
+    epoch()  # warm-up (epoch() ends with a readback, which waits for the device)
     t0 = time.perf_counter()
     epochs = 0
     while True:
@@ -153,6 +159,7 @@ def main():
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "threads": torch.get_num_threads(),
                 "torch": torch.__version__,
+                "device": torch.cuda.get_device_name() if data.device.type == "cuda" else "cpu",
             }
         )
     )
@@ -161,7 +168,7 @@ def main():
 def by_steps(a, data, n, step, model):
     def batches():
         while True:
-            perm = torch.randperm(data.shape[0])
+            perm = torch.randperm(data.shape[0], device=data.device)
             for i in range(0, n, a.batch):
                 yield data[perm[i : i + a.batch]]
 
@@ -174,6 +181,7 @@ def by_steps(a, data, n, step, model):
     while True:
         losses.append(step(next(it)))
         steps += 1
+        sync(data.device)  # on a GPU, each step is timed to its end (as wgrad's steps are)
         secs = time.perf_counter() - t0
         if secs >= a.min_seconds:
             break
@@ -189,6 +197,7 @@ def by_steps(a, data, n, step, model):
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "threads": torch.get_num_threads(),
                 "torch": torch.__version__,
+                "device": torch.cuda.get_device_name() if data.device.type == "cuda" else "cpu",
             }
         )
     )

@@ -108,7 +108,11 @@ t('bceTerms: values and gradients inside (0, 1); PyTorch clamping at p = 0 and 1
   const pe = tensor([0, 1, 0, 1, 0.5], { requiresGrad: true });
   const ye = tensor([0, 1, 1, 0, 1]);
   const l = bceTerms(pe, ye);
-  assert.equal(Array.from(await l.toArray()), [0, 0, 100, 100, Math.fround(Math.LN2)]);
+  const lv = Array.from(await l.toArray());
+  assert.equal(lv.slice(0, 4), [0, 0, 100, 100]); // the clamps are exact
+  // −log(0.5): WGSL's log is accurate to 2^-21 absolute on [0.5, 2], not correctly rounded (an H200 gives
+  // 0.69314712, one float32 ulp below lavapipe's ln 2).
+  assert.ok(Math.abs(lv[4]! - Math.LN2) <= 2 ** -21, `bce at p = 0.5, y = 1: ${lv[4]} vs ln 2`);
   l.sum().backward();
   assert.equal(Array.from(await pe.grad!.toArray()), [0, 0, -1e12, 1e12, -2].map(Math.fround));
 });

@@ -21,7 +21,13 @@ import {
 } from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
 // Not in the public API: forces a GEMM config (same module instance as the package's under --conditions=source).
-import { disableGemmPath, gemmUsesTexture, resetGemmPaths } from '../packages/tensor/src/ops/gemm.js';
+import {
+  disableGemmPath,
+  gemmUsesTexture,
+  resetGemmPaths,
+  setGemmSplitK,
+  splitKOf,
+} from '../packages/tensor/src/ops/gemm.js';
 import { matmulWithConfig } from '../packages/tensor/src/ops/linalg.js';
 import { type ConvCase, load, runConvCase } from './conv-fixtures.js';
 import { checkGrad, expectClose, fromRef, gpuSuite, R, randRef } from './helpers.js';
@@ -175,6 +181,82 @@ for (const body of bodies) {
     }),
   );
 }
+
+/** Runs fn with split-K on wherever a shape allows (as on a GPU), restoring the automatic choice. */
+async function withSplitK(fn: () => Promise<void>): Promise<void> {
+  setGemmSplitK('always');
+  try {
+    await fn();
+  } finally {
+    setGemmSplitK('auto');
+  }
+}
+
+t('split-K: chunk counts on GPU-like choice (powers of 2, K/S a multiple of 4, ≥ 128 per chunk)', () =>
+  withSplitK(async () => {
+    const cfg = { body: 'blocked', rows: 8, h: 1, wgx: 1, wgy: 64 } as const;
+    const plain = (M: number, N: number, K: number) => ({
+      M,
+      N,
+      K,
+      a: { off: 0, rs: K, cs: 1 },
+      b: { off: 0, rs: N, cs: 1 },
+      c: { off: 0, rs: N, cs: 1 },
+    });
+    assert.is(splitKOf(plain(128, 2, 6272), cfg), 32); // 6272 = 2^7·49: 32 chunks of 196
+    assert.is(splitKOf(plain(128, 2, 100), cfg), 1); // too short to split
+    assert.is(splitKOf(plain(128, 2, 4098), cfg), 1); // 4098 = 2·2049: no chunk a multiple of 4
+    assert.is(splitKOf({ ...plain(128, 2, 6272), batch: [2] }, cfg), 1); // batched: never
+    assert.is(splitKOf({ ...plain(128, 2, 6272), outer: { n: 2, as: 1, bs: 1 } }, cfg), 1);
+    setGemmSplitK('never');
+    assert.is(splitKOf(plain(128, 2, 6272), cfg), 1);
+    assert.throws(() => setGemmSplitK('maybe' as 'auto'), /gemm: unknown split-K mode 'maybe'/);
+  }),
+);
+
+for (const body of bodies)
+  t(`[${body}] split-K (forced, as on a GPU): matmul, linear with bias and relu, conv fixtures`, () =>
+    withBody(body, () =>
+      withSplitK(async () => {
+        let seed = 300;
+        for (const [M, K, N] of [
+          [128, 6272, 2],
+          [24, 1024, 12],
+          [70, 2048, 33],
+        ] as const) {
+          const a = randRef([M, K], seed++);
+          const b = randRef([K, N], seed++);
+          await expectClose(
+            matmul(fromRef(a), fromRef(b)),
+            R.matmul(a, b),
+            `${body} split-K ${M}x${K}x${N}`,
+            1e-4,
+            5e-4,
+          );
+        }
+        await checkGrad(
+          `${body} split-K linear 6x1024->2`,
+          [randRef([6, 1024], 8), randRef([2, 1024], 9), randRef([2], 10)],
+          ([x, w, b]) => linear(x!, w!, b!),
+          ([x, w, b]) => R.binary(R.matmul(x!, R.permute(w!, [1, 0])), b!, (p, q) => p + q),
+        );
+        const x = randRef([9, 512], 11);
+        const w = randRef([7, 512], 12);
+        const bias = randRef([7], 13);
+        await expectClose(
+          linear(fromRef(x), fromRef(w), fromRef(bias), { activation: 'relu' }),
+          R.unary(
+            R.binary(R.matmul(x, R.permute(w, [1, 0])), bias, (p, q) => p + q),
+            (v) => Math.max(v, 0),
+          ),
+          `${body} split-K linear + bias + relu`,
+          1e-4,
+          1e-4,
+        );
+        for (const c of [...load('conv.json'), ...load('conv_seed.json')] as ConvCase[]) await runConvCase(c);
+      }),
+    ),
+  );
 
 if (auto === 'subgroup')
   t('[subgroup+texture] K = 0 needs no texture; a GEMM that cannot be dispatched leaks nothing', () =>

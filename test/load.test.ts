@@ -21,14 +21,20 @@ interface Report {
   opsMs: number;
   lastLoss: number;
   samples: { trainWarm: Mem; trainEnd: Mem; opsWarm: Mem; opsEnd: Mem };
+  series: ({ epoch: number } & Mem)[];
 }
 
 const run = () => fixtureReport<Report>('faults/load.ts', [], { gc: true });
 
-/** Fails unless `end` is at most 10 % above `warm` for each measure. */
-function flat(phase: string, warm: Mem, end: Mem): void {
+/** Fails unless `end` is at most 10 % above `warm` for each measure (the message shows the RSS series). */
+function flat(phase: string, warm: Mem, end: Mem, series: Report['series']): void {
+  const mb = (b: number) => (b / 2 ** 20).toFixed(1);
+  const trend = series.map((s) => `epoch ${s.epoch}: rss ${mb(s.rss)} MB, heap ${mb(s.heap)} MB`).join('; ');
   for (const k of ['bytesInUse', 'liveTensors', 'buffersInUse', 'buffersCreated', 'rss'] as const)
-    assert.ok(end[k] <= warm[k] * 1.1, `${phase}: ${k} ${warm[k]} after warm-up -> ${end[k]} at the end`);
+    assert.ok(
+      end[k] <= warm[k] * 1.1,
+      `${phase}: ${k} ${warm[k]} after warm-up -> ${end[k]} at the end (training: ${trend})`,
+    );
 }
 
 t('10,000 training steps and 100,000 small ops in one process: memory flat (within 10 %)', async () => {
@@ -36,8 +42,8 @@ t('10,000 training steps and 100,000 small ops in one process: memory flat (with
   assert.is(r.steps, 10_000);
   assert.is(r.ops, 100_000);
   assert.ok(Number.isFinite(r.lastLoss) && r.lastLoss < 0.1, `last loss ${r.lastLoss}`);
-  flat('training', r.samples.trainWarm, r.samples.trainEnd);
-  flat('small ops', r.samples.opsWarm, r.samples.opsEnd);
+  flat('training', r.samples.trainWarm, r.samples.trainEnd, r.series);
+  flat('small ops', r.samples.opsWarm, r.samples.opsEnd, r.series);
 });
 
 t.run();

@@ -22,7 +22,10 @@ async function tryBackend(
 > {
   try {
     if (backend === 'opengl') process.env.EGL_PLATFORM ??= 'surfaceless';
-    const gpu = create(backend === 'opengl' ? ['backend=opengl'] : ['backend=vulkan']);
+    // Dawn rounds timestamp-query results down to multiples of 2^16 ns (65.5 µs) unless this toggle is off:
+    // the profiler would then read most kernels as 0 ms on a real GPU (seen on an H200) and whole multiples
+    // of 65.5 µs on lavapipe.
+    const gpu = create([`backend=${backend}`, 'disable-dawn-features=timestamp_quantization']);
     keepAlive.push(gpu);
     const options: GPURequestAdapterOptions = backend === 'opengl' ? { featureLevel: 'compatibility' } : {};
     const adapter = await gpu.requestAdapter(options);

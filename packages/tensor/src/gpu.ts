@@ -57,6 +57,14 @@ export function adapterSummary(): AdapterSummary {
   return runtime().adapter;
 }
 
+/** Whether the adapter runs shaders on the CPU (lavapipe / llvmpipe, SwiftShader, a fallback adapter). */
+export function cpuAdapter(a: AdapterSummary = adapterSummary()): boolean {
+  if (cpuSeen?.a !== a)
+    cpuSeen = { a, cpu: a.isFallback || /llvmpipe|lavapipe|swiftshader|software/i.test(a.description) };
+  return cpuSeen.cpu;
+}
+let cpuSeen: { a: AdapterSummary; cpu: boolean } | null = null;
+
 export function limits(): GPUSupportedLimits {
   return runtime().device.limits;
 }

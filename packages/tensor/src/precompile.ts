@@ -15,6 +15,7 @@
 import {
   type AdapterSummary,
   adapterSummary,
+  cpuAdapter,
   describePipeline,
   type Kernel,
   kernelAsync,
@@ -74,7 +75,7 @@ export function setWarmupDevices(make: DeviceFactory, max: number): void {
 
 /** Whether the adapter compiles shaders at the first dispatch (lavapipe / llvmpipe, SwiftShader). */
 export function compilesAtFirstDispatch(a: AdapterSummary = adapterSummary()): boolean {
-  return a.isFallback || /llvmpipe|lavapipe|swiftshader|software/i.test(a.description);
+  return cpuAdapter(a);
 }
 
 export async function precompile(

@@ -15,7 +15,7 @@
 import { dispatch, kernelFor, limits } from '../gpu.js';
 import { fmtShape, needsGrad, record, Tensor } from '../tensor.js';
 import { reluGradFromOutput } from './elementwise.js';
-import { gemm, splitSlices } from './gemm.js';
+import { gemm, gemmParallelism, splitSlices } from './gemm.js';
 import type { FusedActivation } from './linalg.js';
 import { reshape } from './movement.js';
 import { sum } from './reduce.js';
@@ -586,14 +586,14 @@ function convWeightGrad(
   // Two forms. With enough output tiles as gwᵀ (N × Cog): gwᵀ = im2col(x)ᵀ · gy_cl, one GEMM over K = nb·P
   // with gy channels-last, vec4 reads of gy and no per-image loop (P = 49 would leave a K tail per image).
   // Otherwise an outer sum over the images (gy[b] is a plain (Cout, P) matrix), split into slices when the
-  // output has few tiles, so that both cores get work.
+  // output has few tiles, so that both cores (on a GPU: all its cores) get work.
   const transposedForm = gyChannelsLast(q) && Math.ceil(N / 16) * Math.ceil(Cog / 32) * q.g >= 32;
   const tiles = Math.ceil(Cog / 16) * Math.ceil(N / 32) * q.g;
   const plan: { b0: number; nb: number; S: number; first: number }[] = [];
   let slices = 0;
   for (let b0 = 0; b0 < q.B; b0 += step) {
     const nb = Math.min(step, q.B - b0);
-    const S = transposedForm ? 1 : splitSlices(nb, Math.min(Math.ceil(32 / tiles), 64));
+    const S = transposedForm ? 1 : splitSlices(nb, Math.min(Math.ceil(gemmParallelism() / tiles), 64));
     plan.push({ b0, nb, S, first: slices });
     slices += S;
   }

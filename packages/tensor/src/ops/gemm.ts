@@ -23,7 +23,26 @@
 //    1.44–1.54× on 1024³ and the seed conv GEMM 6272×1024×128 (npm run bench, "B from storage" column).
 //  • `blocked` — portable: each invocation owns a TM×(4·H) block of C and loads its own A rows and B columns;
 //    used on every other adapter (GPUs, OpenGL compat without subgroups).
-import { allocTexture, dispatch, freeTexture, kernelFor, runtime } from '../gpu.js';
+//
+// Split-K (GPUs only): a problem with few output tiles and a long K, e.g. a weight gradient (1024×128, K =
+// B·OH·OW = 6272) or a Linear's input gradient to a 2-wide latent (128×2, K = 6272), would run on a few dozen
+// workgroups of a GPU with a hundred-odd cores, each walking all of K. `gemm()` then cuts K into S chunks
+// (an outer sum of S terms, one per z slice, into a scratch buffer) and sums the slices in a second kernel that
+// also applies the bias and activation. CPU adapters keep one pass: two cores are busy with a few tiles already,
+// and their results stay bit-identical to earlier releases.
+import {
+  allocBuffer,
+  allocTexture,
+  cpuAdapter,
+  dispatch,
+  FLAT_INDEX,
+  freeBuffer,
+  freeTexture,
+  grid,
+  kernelFor,
+  MAIN_1D,
+  runtime,
+} from '../gpu.js';
 
 /** A matrix in a buffer (element units). `bs`: strides of up to 4 broadcast batch dims (0: broadcast). */
 export interface MatDesc {
@@ -505,10 +524,50 @@ function swapsNarrow(p: Layout): boolean {
   );
 }
 
+/** Workgroups a GEMM should have to fill the adapter: a few per core on a GPU, a few dozen on a CPU. */
+export function gemmParallelism(): number {
+  return cpuAdapter() && splitK !== 'always' ? 32 : 512;
+}
+
+export type SplitKMode = 'auto' | 'always' | 'never';
+let splitK: SplitKMode = 'auto';
+/**
+ * Tests and benches: split-K as on a GPU ('auto': on GPUs only), on every adapter ('always', so that CPU
+ * adapters test the GPU path), or never. Returns the previous mode.
+ */
+export function setGemmSplitK(mode: SplitKMode): SplitKMode {
+  if (mode !== 'auto' && mode !== 'always' && mode !== 'never')
+    throw new Error(`gemm: unknown split-K mode '${String(mode)}' (expected 'auto', 'always' or 'never')`);
+  const old = splitK;
+  splitK = mode;
+  return old;
+}
+
+/**
+ * The number of K chunks split-K uses for a problem (1: none): only on GPUs, for single (unbatched) products
+ * with no outer sum of their own, when the output has fewer tiles than gemmParallelism() and each chunk keeps
+ * at least 128 k (a multiple of 4, so vec4 reads stay aligned).
+ */
+export function splitKOf(p: Layout & { batch?: readonly number[] }, cfg: GemmConfig): number {
+  if (splitK === 'never' || (splitK === 'auto' && cpuAdapter())) return 1;
+  if (p.outer || p.config || (p.batch ?? []).length) return 1;
+  const tiles = Math.ceil(p.M / tileM(cfg)) * Math.ceil(p.N / tileN(cfg));
+  let S = 1;
+  while (tiles * S * 2 <= gemmParallelism() && p.K % (8 * S) === 0 && p.K / (2 * S) >= 128) S *= 2;
+  return S;
+}
+
 function gemmNoSwap(p: GemmProblem): void {
   const { M, N, K } = p;
   if (M === 0 || N === 0) return;
   const batch = p.batch ?? [];
+  if (!p.split && !p.outer && !p.config && !batch.length && (splitK === 'always' || !cpuAdapter())) {
+    const S = splitKOf(p, variantOf(p).cfg);
+    if (S > 1) {
+      gemmSplitK(p, S);
+      return;
+    }
+  }
   if (batch.length > 4) throw new Error(`${p.op}: more than 4 broadcast batch dims`);
   const nb = batch.reduce((x, y) => x * y, 1);
   const On = p.outer?.n ?? 1;
@@ -556,6 +615,67 @@ function gemmNoSwap(p: GemmProblem): void {
     if (tex) freeTexture(tex);
   }
 }
+
+/** Split-K (see the top of the file): S partial products of K/S each into scratch, then their sum into C. */
+function gemmSplitK(p: GemmProblem, S: number): void {
+  const { M, N } = p;
+  const Kc = p.K / S;
+  const part = allocBuffer(S * M * N * 4, () => `${p.op}: split-K partial sums (${S}, ${M}, ${N})`); // (S, M, N)
+  try {
+    gemmNoSwap({
+      ...p,
+      K: Kc,
+      c: { off: 0, rs: N, cs: 1 },
+      bufC: part,
+      bias: undefined,
+      act: undefined,
+      outer: { n: S, as: Kc * p.a.cs, bs: Kc * p.b.rs },
+      split: { S, zsC: M * N },
+    });
+    const splitC = splitLevels(p.c);
+    const bias = p.bias?.along ?? null;
+    const relu = p.act === 'relu';
+    const c = p.c;
+    dispatch(
+      kernelFor(`gemm_splitk_sum|${splitC}.${bias ?? '-'}.${+relu}`, () =>
+        splitSumSource(splitC, bias, relu),
+      ),
+      [M, N, S, p.bias?.off ?? 0, c.off, c.rs, c.cs, c.split?.P ?? 1, ro(c), c.split?.Q ?? 1, rq(c), 0],
+      [part, p.bufC, ...(p.bias ? [p.bias.buf] : [])],
+      grid(Math.ceil((M * N) / 64)),
+      `gemm_splitk_sum ${p.op} ${S}x${M}x${N}`,
+      { flops: (S - 1) * M * N, bytes: 4 * (S + 1) * M * N },
+    );
+  } finally {
+    freeBuffer(part);
+  }
+}
+
+// C[m, n] (C's layout, row splits included) = Σ_s part[s, m, n] (+ bias[m or n]) (relu).
+const splitSumSource = (splitC: number, bias: 'n' | 'm' | null, relu: boolean) => {
+  const row =
+    splitC === 2
+      ? '(m / u.P) * u.ro + ((m % u.P) / u.Q) * u.rq + ((m % u.P) % u.Q) * u.rs'
+      : splitC === 1
+        ? '(m / u.P) * u.ro + (m % u.P) * u.rs'
+        : 'm * u.rs';
+  return `struct U { M: u32, N: u32, S: u32, biasOff: u32, off: u32, rs: u32, cs: u32, P: u32, ro: u32, Q: u32, rq: u32, p: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> part: array<f32>;
+@group(0) @binding(2) var<storage, read_write> c: array<f32>;
+${bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;' : ''}
+${MAIN_1D(64)} {
+  ${FLAT_INDEX(64)}
+  let mn = u.M * u.N;
+  if (i >= mn) { return; }
+  let m = i / u.N;
+  let n = i % u.N;
+  var acc = 0.0;
+  for (var s = 0u; s < u.S; s = s + 1u) { acc = acc + part[s * mn + i]; }
+  ${bias ? `acc = acc + bias[u.biasOff + ${bias}];` : ''}
+  c[u.off + ${row} + n * u.cs] = ${relu ? 'max(acc, 0.0)' : 'acc'};
+}`;
+};
 
 // B through a texture: the problem must have one B for all batch entries and no outer sum, and fit the
 // adapter's 2-D texture size (⌈N/4⌉ texels wide, K rounded up to 4 high). The pack costs about as much per
