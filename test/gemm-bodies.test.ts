@@ -192,7 +192,7 @@ async function withSplitK(fn: () => Promise<void>): Promise<void> {
   }
 }
 
-t('split-K: chunk counts on GPU-like choice (powers of 2, K/S a multiple of 4, ≥ 128 per chunk)', () =>
+t('split-K: chunk counts as on a GPU (K ≥ 2048, powers of 2, K/S a multiple of 4, ≥ 256 per chunk)', () =>
   withSplitK(async () => {
     const cfg = { body: 'blocked', rows: 8, h: 1, wgx: 1, wgy: 64 } as const;
     const plain = (M: number, N: number, K: number) => ({
@@ -203,9 +203,11 @@ t('split-K: chunk counts on GPU-like choice (powers of 2, K/S a multiple of 4, �
       b: { off: 0, rs: N, cs: 1 },
       c: { off: 0, rs: N, cs: 1 },
     });
-    assert.is(splitKOf(plain(128, 2, 6272), cfg), 32); // 6272 = 2^7·49: 32 chunks of 196
-    assert.is(splitKOf(plain(128, 2, 100), cfg), 1); // too short to split
+    assert.is(splitKOf(plain(128, 2, 6272), cfg), 16); // 6272 = 2^7·49: 16 chunks of 392
+    assert.is(splitKOf(plain(128, 2, 2048), cfg), 8); // 8 chunks of 256, the least a chunk keeps
+    assert.is(splitKOf(plain(128, 2, 2040), cfg), 1); // K < 2048: not split
     assert.is(splitKOf(plain(128, 2, 4098), cfg), 1); // 4098 = 2·2049: no chunk a multiple of 4
+    assert.is(splitKOf(plain(4096, 4096, 6272), cfg), 1); // enough tiles already
     assert.is(splitKOf({ ...plain(128, 2, 6272), batch: [2] }, cfg), 1); // batched: never
     assert.is(splitKOf({ ...plain(128, 2, 6272), outer: { n: 2, as: 1, bs: 1 } }, cfg), 1);
     setGemmSplitK('never');
@@ -221,7 +223,7 @@ for (const body of bodies)
         let seed = 300;
         for (const [M, K, N] of [
           [128, 6272, 2],
-          [24, 1024, 12],
+          [24, 4096, 12],
           [70, 2048, 33],
         ] as const) {
           const a = randRef([M, K], seed++);
@@ -235,13 +237,13 @@ for (const body of bodies)
           );
         }
         await checkGrad(
-          `${body} split-K linear 6x1024->2`,
-          [randRef([6, 1024], 8), randRef([2, 1024], 9), randRef([2], 10)],
+          `${body} split-K linear 6x2048->2`,
+          [randRef([6, 2048], 8), randRef([2, 2048], 9), randRef([2], 10)],
           ([x, w, b]) => linear(x!, w!, b!),
           ([x, w, b]) => R.binary(R.matmul(x!, R.permute(w!, [1, 0])), b!, (p, q) => p + q),
         );
-        const x = randRef([9, 512], 11);
-        const w = randRef([7, 512], 12);
+        const x = randRef([9, 2048], 11);
+        const w = randRef([7, 2048], 12);
         const bias = randRef([7], 13);
         await expectClose(
           linear(fromRef(x), fromRef(w), fromRef(bias), { activation: 'relu' }),
