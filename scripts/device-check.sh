@@ -10,6 +10,7 @@
 #                     libglx0, libgl1, libegl1, libgles2, libopengl0), unpacked there
 # and the device tool runs `bash scripts/device-check.sh STAGE...` with carry ['.dev', '.gl'].
 # Stages: setup (always done first), tests, conv, train, torch (PyTorch CUDA on the same layers/models).
+# Results of 2026-12-04 are in the README ("On a real GPU").
 # Logs and JSON go to $OUT; the last lines printed are the summary.
 set -uo pipefail
 OUT=${OUT:-/tmp/device-out}
