@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The real-GPU check: wgrad's test suite and benches on a lent NVIDIA machine (this workplace's `device`
 # tool), where Dawn runs on NVIDIA's Vulkan driver instead of lavapipe. That machine is bare and offline, so
-# everything travels in two ignored folders made here first (see "Real GPU" in the README):
+# everything travels in two ignored folders that `bash scripts/device-pack.sh` makes here first:
 #   .dev/node.xz      this machine's node binary, xz-compressed
 #   .dev/nm.tar.xz    node_modules without the pieces a headless run doesn't use (Biome, TypeScript,
 #                     other platforms' dawn.node, MNIST's data)
