@@ -1,7 +1,8 @@
 // Run-time verification of the GEMM bodies this adapter would use: each body (the subgroup one with B read
 // through a texture and from storage, and the portable blocked one) runs small problems that cover every
 // operand mode the kernels specialise on — vec4 and scalar reads of A and B, transposed operands, a K tail,
-// bias along n and m, relu, broadcast batches, NCHW row splits, and outer sums with split-K — against a
+// bias along n and m, relu, broadcast batches, NCHW row splits, outer sums with split-K, and a long K that
+// GPUs split into chunks — against a
 // float64 reference that walks the same strided descriptors. A body that fails is switched off for the
 // rest of the process (subgroup → storage B → blocked), so that a driver bug costs speed, not results.
 import { tensor } from '../creation.js';
@@ -153,6 +154,20 @@ function cases(): Case[] {
     sizes: [256, 640, 240],
     outer: { n: 4, cols: 2, as: -8, as1: -32, bs: 2, bs1: 8 },
     bias: 'n',
+    relu: true,
+  });
+  // A long K with one output tile: on GPUs gemm() splits it (8 chunks of 256, summed by a second kernel that
+  // adds the bias along m, applies relu and writes C with a row stride); CPU adapters run it in one pass.
+  add({
+    name: 'long K (split-K on GPUs)',
+    M: 6,
+    N: 8,
+    K: 2048,
+    a: { off: 0, rs: 2048, cs: 1 },
+    b: { off: 0, rs: 8, cs: 1 },
+    c: { off: 2, rs: 9, cs: 1 },
+    sizes: [6 * 2048, 2048 * 8, 56],
+    bias: 'm',
     relu: true,
   });
   return out;
