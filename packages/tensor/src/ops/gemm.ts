@@ -141,9 +141,10 @@ export function forcedGemmBody(): Body | null {
 }
 
 // Paths switched off by the run-time check (gemm-check.ts): automatic choices avoid them; forcing still works.
-const disabled = new Map<'subgroup' | 'texture', string>();
+export type GemmPath = 'subgroup' | 'texture' | 'splitK';
+const disabled = new Map<GemmPath, string>();
 /** Switches a path off for automatic choices (verifyGemm does this when it fails), with the reason. */
-export function disableGemmPath(path: 'subgroup' | 'texture', reason: string): void {
+export function disableGemmPath(path: GemmPath, reason: string): void {
   disabled.set(path, reason);
 }
 /** Tests: switches every path back on. */
@@ -555,7 +556,7 @@ const SPLIT_K_CHUNK = 256;
  * chunk keeps at least 256 k (a multiple of 4, so vec4 reads stay aligned).
  */
 export function splitKOf(p: Layout & { batch?: readonly number[] }, cfg: GemmConfig): number {
-  if (splitK === 'never' || (splitK === 'auto' && cpuAdapter())) return 1;
+  if (splitK === 'never' || (splitK === 'auto' && (cpuAdapter() || disabled.has('splitK')))) return 1;
   if (p.outer || p.config || (p.batch ?? []).length) return 1;
   const tiles = Math.ceil(p.M / tileM(cfg)) * Math.ceil(p.N / tileN(cfg));
   if (p.K < SPLIT_K_MIN) return 1;
