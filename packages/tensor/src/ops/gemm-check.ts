@@ -6,7 +6,9 @@
 // float64 reference that walks the same strided descriptors. A body that fails is switched off for the
 // rest of the process (subgroup → storage B → blocked), so that a driver bug costs speed, not results.
 import { tensor } from '../creation.js';
+import { precompile, recordKernels } from '../precompile.js';
 import { randomRef } from '../reference.js';
+import { Tensor } from '../tensor.js';
 import {
   type Body,
   disableGemmPath,
@@ -227,6 +229,64 @@ export interface GemmCheck {
   failed: string[];
 }
 
+/** The GEMM problem of case `c` on these tensors' buffers. */
+function problem(c: Case, ta: Tensor, tb: Tensor, tc: Tensor, tbias: Tensor): GemmProblem {
+  const buf = (t: Tensor) => t.buffer('verifyGemm');
+  return {
+    op: `verifyGemm ${c.name}`,
+    M: c.M,
+    N: c.N,
+    K: c.K,
+    batch: c.batch,
+    a: c.a,
+    b: c.b,
+    c: c.c,
+    bufA: buf(ta),
+    bufB: buf(tb),
+    bufC: buf(tc),
+    bias: c.bias ? { buf: buf(tbias), along: c.bias } : undefined,
+    act: c.relu ? 'relu' : undefined,
+    outer: c.outer,
+    split: c.split,
+  };
+}
+
+/** Runs `fn` with the GEMM body and texture mode forced, restoring the previous choice. */
+function withPath<T>(body: Body, texture: TextureMode, fn: () => T): T {
+  const prev = { body: forcedGemmBody(), texture: gemmTexture() };
+  setGemmBody(body);
+  setGemmTexture(texture);
+  try {
+    return fn();
+  } finally {
+    setGemmBody(prev.body);
+    setGemmTexture(prev.texture);
+  }
+}
+
+/**
+ * Compiles the pipelines that the checks of these paths will dispatch, all at once (precompile.ts: in parallel
+ * on a GPU's driver threads, or with warm-up dispatches spread over spare devices on lavapipe, which compiles at
+ * the first dispatch): on a cold shader cache the checks' ≈ 30 large GEMM variants otherwise compile one by one.
+ */
+async function compileChecks(paths: readonly (readonly [Body, TextureMode])[]): Promise<void> {
+  const tensors = cases().map((c) => c.sizes.map((n) => new Tensor([n], 'float32')));
+  try {
+    const sources = recordKernels(() => {
+      for (const [body, texture] of paths)
+        withPath(body, texture, () => {
+          for (const [i, c] of cases().entries()) {
+            const [ta, tb, tc] = tensors[i]!;
+            gemm(problem(c, ta!, tb!, tc!, ta!));
+          }
+        });
+    });
+    if (sources.length) await precompile(sources);
+  } finally {
+    for (const ts of tensors) for (const t of ts) t.dispose();
+  }
+}
+
 async function runBody(body: Body, texture: TextureMode): Promise<GemmCheck> {
   const prev = { body: forcedGemmBody(), texture: gemmTexture() };
   setGemmBody(body);
@@ -243,24 +303,7 @@ async function runBody(body: Body, texture: TextureMode): Promise<GemmCheck> {
       const tbias = tensor(bias);
       const tc = tensor(new Float32Array(c.sizes[2]));
       try {
-        const p: GemmProblem = {
-          op: `verifyGemm ${c.name}`,
-          M: c.M,
-          N: c.N,
-          K: c.K,
-          batch: c.batch,
-          a: c.a,
-          b: c.b,
-          c: c.c,
-          bufA: ta.buffer('verifyGemm'),
-          bufB: tb.buffer('verifyGemm'),
-          bufC: tc.buffer('verifyGemm'),
-          bias: c.bias ? { buf: tbias.buffer('verifyGemm'), along: c.bias } : undefined,
-          act: c.relu ? 'relu' : undefined,
-          outer: c.outer,
-          split: c.split,
-        };
-        gemm(p);
+        gemm(problem(c, ta, tb, tc, tbias));
         const got = await tc.toArray();
         const want = reference(c, A, B, bias);
         let err = 0;
@@ -292,6 +335,15 @@ async function runBody(body: Body, texture: TextureMode): Promise<GemmCheck> {
  */
 export async function verifyGemm(): Promise<GemmCheck[]> {
   const checks: GemmCheck[] = [];
+  await compileChecks([
+    ['blocked', 'auto'],
+    ...(subgroup8()
+      ? ([
+          ['subgroup', 'never'],
+          ['subgroup', 'always'],
+        ] as const)
+      : []),
+  ]);
   let blocked = await runBody('blocked', 'auto');
   // Only the long-K case failing where it ran split (GPUs): switch split-K off and check the body again.
   if (
