@@ -17,6 +17,7 @@ import {
   gemm,
   gemmTexture,
   type MatDesc,
+  pickConfig,
   setGemmBody,
   setGemmTexture,
   splitKOf,
@@ -26,7 +27,7 @@ import {
 } from './gemm.js';
 
 const LONG_K = 'long K (split-K on GPUs)';
-// The long-K case's layout, and the blocked config gemm() picks for it (for splitKOf).
+// The long-K case's layout (also for asking splitKOf whether gemm() split it).
 const LONG_K_CASE = {
   M: 6,
   N: 8,
@@ -35,7 +36,6 @@ const LONG_K_CASE = {
   b: { off: 0, rs: 8, cs: 1 },
   c: { off: 2, rs: 9, cs: 1 },
 };
-const CFG = { body: 'blocked', rows: 8, h: 1, wgx: 8, wgy: 8 } as const;
 
 /** One problem: sizes and descriptors; buffers are filled from a seeded generator. */
 interface Case {
@@ -349,7 +349,7 @@ export async function verifyGemm(): Promise<GemmCheck[]> {
   if (
     blocked.failed.length &&
     blocked.failed.every((f) => f.startsWith(LONG_K)) &&
-    splitKOf(LONG_K_CASE, CFG) > 1
+    withPath('blocked', 'auto', () => splitKOf(LONG_K_CASE, pickConfig(LONG_K_CASE.M, LONG_K_CASE.N))) > 1
   ) {
     disableGemmPath('splitK', blocked.failed.join('; '));
     blocked = await runBody('blocked', 'auto');

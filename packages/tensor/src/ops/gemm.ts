@@ -569,14 +569,15 @@ function gemmNoSwap(p: GemmProblem): void {
   const { M, N, K } = p;
   if (M === 0 || N === 0) return;
   const batch = p.batch ?? [];
+  if (batch.length > 4) throw new Error(`${p.op}: more than 4 broadcast batch dims`);
+  const v = variantOf(p);
   if (!p.split && !p.outer && !p.config && !batch.length && (splitK === 'always' || !cpuAdapter())) {
-    const S = splitKOf(p, variantOf(p).cfg);
+    const S = splitKOf(p, v.cfg);
     if (S > 1) {
       gemmSplitK(p, S);
       return;
     }
   }
-  if (batch.length > 4) throw new Error(`${p.op}: more than 4 broadcast batch dims`);
   const nb = batch.reduce((x, y) => x * y, 1);
   const On = p.outer?.n ?? 1;
   const S = splitSlices(On, p.split?.S ?? 1);
@@ -584,7 +585,6 @@ function gemmNoSwap(p: GemmProblem): void {
   if (p.split && !p.outer) throw new Error(`${p.op}: split-K needs an outer sum to split`);
   if (On < 1) throw new Error(`${p.op}: an outer sum needs at least one term, got n = ${On}`);
   const kw = p.outer?.cols ?? On; // j / kw = 0 for a 1-D outer sum
-  const v = variantOf(p);
   const cfg = v.cfg;
   const bshape = [...batch];
   while (bshape.length < 4) bshape.push(1);
