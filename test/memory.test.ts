@@ -4,7 +4,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { keep, matmul, memory, scope, sync, type Tensor, tensor, zeros } from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
-import { gpuSuite } from './helpers.js';
+import { fixtureReport, gpuSuite } from './helpers.js';
 
 const t = gpuSuite('memory');
 
@@ -260,5 +260,21 @@ t('the FinalizationRegistry frees tensors dropped without dispose()', async () =
   assert.is(live(), base.liveTensors);
   assert.is(inUse(), base.buffersInUse);
 });
+
+t(
+  'tensors that leave the outermost scope (returned, or saved for backward) are watched by the finalizer too',
+  async () => {
+    // Suites run inside a scope, so this runs in a child process at top level.
+    const r = await fixtureReport<{ live: number[]; buffers: number[] }>('memory/escape.ts', [], {
+      gc: true,
+    });
+    const [live0, liveMade, liveEnd] = r.live;
+    const [buf0, bufMade, bufEnd] = r.buffers;
+    assert.ok(liveMade! >= live0! + 12, `made ${liveMade! - live0!} tensors`);
+    assert.ok(bufMade! > buf0!);
+    assert.is(liveEnd, live0);
+    assert.is(bufEnd, buf0);
+  },
+);
 
 t.run();

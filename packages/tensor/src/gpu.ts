@@ -213,7 +213,8 @@ export function emptyCache(): void {
   pool.clear();
   for (const list of texPool.values()) for (const t of list) t.texture.destroy();
   texPool.clear();
-  bindGroups.clear();
+  bindGroups = newBindGroupNode();
+  bindGroupCount = 0;
   // Idle readback staging buffers too (one as large as the largest tensor ever read stays otherwise).
   for (const b of readPool.splice(0)) b.destroy();
   stats.buffersPooled = 0;
@@ -379,6 +380,8 @@ const batch: Batch = {
   afterSubmit: [],
 };
 const uniformView = new DataView(batch.uniforms);
+/** The one dynamic offset of a cached bind group (a reused array: setBindGroup copies it). */
+const dynamicOffset = new Uint32Array(1);
 let lastOps: string[] = [];
 let submits = 0;
 let dispatches = 0;
@@ -436,7 +439,7 @@ export function dispatch(
   uniforms: readonly UWord[],
   buffers: readonly (GPUBuffer | TextureBinding)[],
   groups: readonly [number, number?, number?],
-  label?: string,
+  label?: string | (() => string),
   cost?: DispatchCost,
 ): void {
   const t0 = performance.now();
@@ -457,7 +460,9 @@ export function dispatch(
     else view.setInt32(offset + i * 4, w.i, true);
   }
   batch.uniformBytes = offset + bytes;
-  const [x, y = 1, z = 1] = groups;
+  const x = groups[0];
+  const y = groups[1] ?? 1;
+  const z = groups[2] ?? 1;
   if (x > r.maxWorkgroupsPerDim || y > r.maxWorkgroupsPerDim || z > r.maxWorkgroupsPerDim)
     throw new Error(
       `${k.name}: dispatch of [${x}, ${y}, ${z}] workgroups exceeds the adapter limit ${r.maxWorkgroupsPerDim}`,
@@ -465,13 +470,17 @@ export function dispatch(
   currentOp = k.name;
   try {
     const bindGroup = bindGroupFor(k, uniforms.length ? bytes : 0, offset, buffers);
+    // The label (e.g. a GEMM's problem size) only names the profiler's row: made only when profiling.
+    const name = prof ? (typeof label === 'function' ? label() : label) : undefined;
     const timed = prof
-      ? profiledPass(label ?? k.name, cost ?? (label ? gemmLabelCost(label) : null) ?? boundBytes(buffers))
+      ? profiledPass(name ?? k.name, cost ?? (name ? gemmLabelCost(name) : null) ?? boundBytes(buffers))
       : null;
     const pass = timed ?? computePass();
     pass.setPipeline(k.pipeline);
-    if (k.cached && uniforms.length) pass.setBindGroup(0, bindGroup, [offset]);
-    else pass.setBindGroup(0, bindGroup);
+    if (k.cached && uniforms.length) {
+      dynamicOffset[0] = offset;
+      pass.setBindGroup(0, bindGroup, dynamicOffset, 0, 1);
+    } else pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     timed?.end();
   } finally {
@@ -487,15 +496,49 @@ export function dispatch(
 // step binds the same pooled buffers step after step, and createBindGroup costs ≈ 19 µs in Dawn's Node
 // binding (≈ 0.1 µs for the lookup). The uniform block is bound at a dynamic offset into the one uniform
 // buffer. `emptyCache` (which destroys pooled buffers) clears the cache; it is also bounded.
-const bindGroups = new Map<string, GPUBindGroup>();
+// The cache is a trie keyed by numbers (kernel id, uniform bytes, then each resource's id): a lookup allocates
+// nothing, where a string key cost a few hundred bytes and a hash of a fresh string per dispatch.
+interface BindGroupNode {
+  next: Map<number, BindGroupNode> | null;
+  group: GPUBindGroup | null;
+}
+const newBindGroupNode = (): BindGroupNode => ({ next: null, group: null });
+let bindGroups = newBindGroupNode();
+let bindGroupCount = 0;
 const BIND_GROUP_CACHE_MAX = 16384;
-const resourceIds = new WeakMap<object, number>();
+function bindGroupChild(node: BindGroupNode, id: number): BindGroupNode {
+  node.next ??= new Map();
+  let child = node.next.get(id);
+  if (!child) node.next.set(id, (child = newBindGroupNode()));
+  return child;
+}
+// Ids live on the objects themselves (a symbol-keyed property: one inline-cached load, where a WeakMap
+// lookup cost ≈ 0.3 µs; Dawn's wrappers are ordinary extensible JS objects).
+const RESOURCE_ID = Symbol('wgrad.resourceId');
 let resourceCount = 0;
-const resourceId = (o: object) => {
-  let id = resourceIds.get(o);
-  if (id === undefined) resourceIds.set(o, (id = resourceCount++));
-  return id;
+const resourceId = (o: object): number => {
+  const r = o as { [RESOURCE_ID]?: number };
+  return (r[RESOURCE_ID] ??= resourceCount++);
 };
+
+function createBindGroup(
+  k: Kernel,
+  uniformBytes: number,
+  at: number,
+  buffers: readonly (GPUBuffer | TextureBinding)[],
+): GPUBindGroup {
+  // The uniform block at `at` (0 for a cached group: its offset is given at setBindGroup), then the rest.
+  const entries: GPUBindGroupEntry[] = [];
+  if (uniformBytes)
+    entries.push({ binding: 0, resource: { buffer: uniformBuffer(), offset: at, size: uniformBytes } });
+  for (const b of buffers)
+    entries.push({
+      binding: entries.length,
+      resource: b instanceof TextureBinding ? b.view : { buffer: b },
+    });
+  bindGroupsCreated++;
+  return runtime().device.createBindGroup({ layout: k.layout, entries });
+}
 
 function bindGroupFor(
   k: Kernel,
@@ -503,29 +546,22 @@ function bindGroupFor(
   offset: number,
   buffers: readonly (GPUBuffer | TextureBinding)[],
 ): GPUBindGroup {
-  // The uniform block at `at` (0 for a cached group: its offset is given at setBindGroup), then the rest.
-  const create = (at: number) => {
-    const entries: GPUBindGroupEntry[] = [];
-    if (uniformBytes)
-      entries.push({ binding: 0, resource: { buffer: uniformBuffer(), offset: at, size: uniformBytes } });
-    for (const b of buffers)
-      entries.push({
-        binding: entries.length,
-        resource: b instanceof TextureBinding ? b.view : { buffer: b },
-      });
-    bindGroupsCreated++;
-    return runtime().device.createBindGroup({ layout: k.layout, entries });
-  };
-  if (!k.cached) return create(offset);
-  let key = `${k.id}:${uniformBytes}`;
-  for (const b of buffers) key += `,${resourceId(b instanceof TextureBinding ? b.view : b)}`;
-  let bg = bindGroups.get(key);
-  if (!bg) {
-    bg = create(0);
-    if (bindGroups.size >= BIND_GROUP_CACHE_MAX) bindGroups.clear();
-    bindGroups.set(key, bg);
+  if (!k.cached) return createBindGroup(k, uniformBytes, offset, buffers);
+  let node = bindGroupChild(bindGroupChild(bindGroups, k.id), uniformBytes);
+  for (let i = 0; i < buffers.length; i++) {
+    const b = buffers[i]!;
+    node = bindGroupChild(node, resourceId(b instanceof TextureBinding ? b.view : b));
   }
-  return bg;
+  if (!node.group) {
+    if (bindGroupCount >= BIND_GROUP_CACHE_MAX) {
+      bindGroups = newBindGroupNode();
+      bindGroupCount = 0;
+      return bindGroupFor(k, uniformBytes, offset, buffers);
+    }
+    node.group = createBindGroup(k, uniformBytes, 0, buffers);
+    bindGroupCount++;
+  }
+  return node.group;
 }
 
 /** Encodes a buffer-to-buffer copy in the current submit (ordered after earlier dispatches). */

@@ -267,7 +267,7 @@ function im2col(x: GPUBuffer, q: Geom, b0: number, nb: number, op: string): Tens
     words(q, b0, nb),
     [x, col.buffer(op)],
     [Math.ceil((q.OH * q.OW) / WG), q.Cin, nb],
-    `im2col ${nb}x${q.Cin}x${q.H}x${q.W}→${q.OH}x${q.OW}`,
+    () => `im2col ${nb}x${q.Cin}x${q.H}x${q.W}→${q.OH}x${q.OW}`,
   );
   return col;
 }
@@ -493,7 +493,7 @@ function convInputGradImplicit(
       [q.Cout, q.OH, q.OW, Hp, Wp, pt, pl, b0],
       [gy.buffer(op), gyp.buffer(op)],
       [Math.ceil((Hp * Wp) / WG), q.Cout / 4, nb],
-      `channels_last_padded ${nb}x${q.Cout}x${q.OH}x${q.OW}→${Hp}x${Wp}`,
+      () => `channels_last_padded ${nb}x${q.Cout}x${q.OH}x${q.OW}→${Hp}x${Wp}`,
     );
   }
   const HW = q.H * q.W;

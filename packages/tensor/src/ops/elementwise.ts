@@ -2,7 +2,7 @@
 // uniforms, and a rule table per primitive holding its WGSL expression and its backward rule together.
 import { dispatch, FLAT_INDEX, f32, grid, kernelFor, MAIN_1D, type UWord, writeBuffer } from '../gpu.js';
 import { type DType, fmtShape, record, type Scalar, type Shape, Tensor } from '../tensor.js';
-import { broadcastShapes, broadcastStrides, collapse, MAX_RANK, padWords, sameShape } from './shape.js';
+import { broadcastShapes, broadcastStrides, collapse, MAX_RANK, sameShape } from './shape.js';
 
 const WG = 256;
 type Operand = Tensor | Scalar;
@@ -145,6 +145,8 @@ ${MAIN_1D(WG)} {
 }`;
 }
 
+const F0 = f32(0);
+
 /** Runs `expr` elementwise over broadcast operands and returns the (untracked) result. */
 export function mapElementwise(
   name: string,
@@ -167,14 +169,19 @@ export function mapElementwise(
     const dims = o.shape.slice(o.shape.findIndex((d) => d !== 1));
     return o.size % 4 === 0 && sameShape(dims, outShape.slice(outShape.length - dims.length));
   };
-  if (reads.some((r) => r === 'bcast') && reads.every((r, k) => r !== 'bcast' || tileable(operands[k]!)))
+  const bcast = reads.includes('bcast');
+  if (bcast && reads.every((r, k) => r !== 'bcast' || tileable(operands[k]!)))
     reads = reads.map((r) => (r === 'bcast' ? 'tile' : r));
-  const { shape, strides } = collapse(
-    outShape,
-    operands.map((o) =>
-      typeof o === 'number' ? outShape.map(() => 0) : broadcastStrides(o.shape, outShape),
-    ),
-  );
+  // Shape and strides matter to the general (broadcasting) form only; the vector form reads u.n and, for
+  // tiled operands, their sizes.
+  const { shape, strides } = bcast
+    ? collapse(
+        outShape,
+        operands.map((o) =>
+          typeof o === 'number' ? outShape.map(() => 0) : broadcastStrides(o.shape, outShape),
+        ),
+      )
+    : { shape: [out.size], strides: [] as number[][] };
   if (shape.length > MAX_RANK) throw new Error(`${name}: rank ${shape.length} exceeds ${MAX_RANK}`);
   const inTypes = operands.map((o) => (typeof o === 'number' ? 'float32' : o.dtype));
   // Keyed by every template argument, so that the WGSL is generated once per variant, not per call.
@@ -182,19 +189,33 @@ export function mapElementwise(
   const k = kernelFor(`${name}|${expr}|${reads.join(',')}|${inTypes.join(',')}|${out.dtype}|${prelude}`, () =>
     elementwiseSource(expr, reads, inTypes, out.dtype, prelude),
   );
-  const [p0, p1] = opts.params ?? [0, 0];
-  const sc = [0, 1, 2, 3].map((j) => f32(typeof operands[j] === 'number' ? (operands[j] as number) : 0));
-  const st: number[] = [];
-  for (let j = 0; j < 3; j++) st.push(...padWords(strides[j] ?? [], MAX_RANK));
-  const tiles = reads.map((r, k) => (r === 'tile' ? (operands[k] as Tensor).size / 4 : 0));
-  const shapeWords = reads.includes('tile') ? padWords(tiles) : padWords(shape);
-  const uniforms: UWord[] = [out.size, shape.length, f32(p0), f32(p1), ...sc, ...shapeWords, ...st];
+  const p = opts.params;
+  // struct U { n, rank, p0, p1, sc: vec4<f32>, shape: array<vec4<u32>, 2>, st: array<vec4<u32>, 6> }
+  const uniforms = new Array<UWord>(8 + 4 * MAX_RANK);
+  uniforms[0] = out.size;
+  uniforms[1] = shape.length;
+  uniforms[2] = p ? f32(p[0]) : F0;
+  uniforms[3] = p ? f32(p[1]) : F0;
+  for (let j = 0; j < 4; j++) {
+    const o = operands[j];
+    uniforms[4 + j] = typeof o === 'number' ? f32(o) : F0;
+  }
+  const tiled = reads.includes('tile');
+  for (let j = 0; j < MAX_RANK; j++)
+    uniforms[8 + j] = tiled ? (reads[j] === 'tile' ? (operands[j] as Tensor).size / 4 : 0) : (shape[j] ?? 0);
+  for (let j = 0; j < 3; j++) {
+    const st = strides[j];
+    for (let d = 0; d < MAX_RANK; d++) uniforms[8 + MAX_RANK * (j + 1) + d] = st?.[d] ?? 0;
+  }
   const perThread = reads.includes('bcast') ? 1 : PER;
   const n = Math.ceil(out.size / perThread / WG);
   // Roofline cost (profiler): one FLOP per output element; every input read and the output written once.
   let bytes = out.size * 4;
   for (const t of tensors) bytes += t.size * 4;
-  dispatch(k, uniforms, [...tensors.map((t) => t.buffer(name)), out.buffer(name)], grid(n), undefined, {
+  const bufs: GPUBuffer[] = [];
+  for (const t of tensors) bufs.push(t.buffer(name));
+  bufs.push(out.buffer(name));
+  dispatch(k, uniforms, bufs, grid(n), undefined, {
     flops: out.size,
     bytes,
   });

@@ -117,8 +117,12 @@ export function setGemmBody(body: Body | null): void {
 }
 export function subgroup8(): boolean {
   const r = runtime();
-  return r.device.features.has('subgroups' as GPUFeatureName) && r.adapter.subgroupSize === 8;
+  // Asked on every GEMM; features.has is a native call (≈ 0.2 µs), so the answer is kept per runtime.
+  if (sg8?.r !== r)
+    sg8 = { r, yes: r.device.features.has('subgroups' as GPUFeatureName) && r.adapter.subgroupSize === 8 };
+  return sg8.yes;
 }
+let sg8: { r: object; yes: boolean } | null = null;
 
 export type TextureMode = 'auto' | 'always' | 'never';
 let texMode: TextureMode = 'auto';
@@ -452,25 +456,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 // ---------------------------------------------------------------------------------------------------------
 // Dispatch
 
-const matWords = (d: MatDesc, zs = 0, ks = 0, ks1 = 0, kw = 1): number[] => {
-  const bs = [...(d.bs ?? [])];
-  while (bs.length < 4) bs.push(0);
+/** Appends the 16 uniform words of one operand to `w`. */
+const matWords = (w: number[], d: MatDesc, zs = 0, ks = 0, ks1 = 0, kw = 1): void => {
   const P = d.split?.P ?? 1;
-  return [
-    d.off,
-    d.rs,
-    d.cs,
-    P,
-    d.split?.ro ?? 0,
-    zs,
-    ks,
-    d.split?.Q ?? P,
-    d.split?.rq ?? 0,
-    ks1,
-    kw,
-    0,
-    ...bs,
-  ];
+  w.push(d.off, d.rs, d.cs, P, d.split?.ro ?? 0, zs, ks, d.split?.Q ?? P, d.split?.rq ?? 0, ks1, kw, 0);
+  const bs = d.bs;
+  for (let i = 0; i < 4; i++) w.push(bs?.[i] ?? 0);
 };
 
 /** The number of slices `split: { S }` really makes of an outer sum of n terms (slices of ⌈n/S⌉). */
@@ -586,22 +577,11 @@ function gemmNoSwap(p: GemmProblem): void {
   if (On < 1) throw new Error(`${p.op}: an outer sum needs at least one term, got n = ${On}`);
   const kw = p.outer?.cols ?? On; // j / kw = 0 for a 1-D outer sum
   const cfg = v.cfg;
-  const bshape = [...batch];
-  while (bshape.length < 4) bshape.push(1);
-  const words = [
-    M,
-    N,
-    K,
-    ochunk,
-    S,
-    batch.length,
-    p.bias?.off ?? 0,
-    On,
-    ...bshape,
-    ...matWords(p.a, 0, p.outer?.as ?? 0, p.outer?.as1 ?? 0, kw),
-    ...matWords(p.b, 0, p.outer?.bs ?? 0, p.outer?.bs1 ?? 0, kw),
-    ...matWords(p.c, p.split?.zsC ?? 0),
-  ];
+  const words = [M, N, K, ochunk, S, batch.length, p.bias?.off ?? 0, On];
+  for (let i = 0; i < 4; i++) words.push(batch[i] ?? 1);
+  matWords(words, p.a, 0, p.outer?.as ?? 0, p.outer?.as1 ?? 0, kw);
+  matWords(words, p.b, 0, p.outer?.bs ?? 0, p.outer?.bs1 ?? 0, kw);
+  matWords(words, p.c, p.split?.zsC ?? 0);
   // Row tiles beyond the per-dimension limit (e.g. conv with M = B·OH·OW in the millions) are folded into z.
   const maxDim = runtime().maxWorkgroupsPerDim;
   const tilesY = Math.ceil(M / tileM(cfg));
@@ -617,7 +597,7 @@ function gemmNoSwap(p: GemmProblem): void {
       words,
       bufs,
       [Math.ceil(N / tileN(cfg)), gy, gz],
-      `gemm:${p.op} ${M}x${N}x${K}${p.outer ? `x${p.outer.n}` : ''}${batch.length ? ` b${nb}` : ''}`,
+      () => `gemm:${p.op} ${M}x${N}x${K}${p.outer ? `x${p.outer.n}` : ''}${batch.length ? ` b${nb}` : ''}`,
     );
   } finally {
     if (tex) freeTexture(tex);
@@ -651,7 +631,7 @@ function gemmSplitK(p: GemmProblem, S: number): void {
       [M, N, S, p.bias?.off ?? 0, c.off, c.rs, c.cs, c.split?.P ?? 1, ro(c), c.split?.Q ?? 1, rq(c), 0],
       [part, p.bufC, ...(p.bias ? [p.bias.buf] : [])],
       grid(Math.ceil((M * N) / 64)),
-      `gemm_splitk_sum ${p.op} ${S}x${M}x${N}`,
+      () => `gemm_splitk_sum ${p.op} ${S}x${M}x${N}`,
       { flops: (S - 1) * M * N, bytes: 4 * (S + 1) * M * N },
     );
   } finally {
@@ -772,7 +752,7 @@ function packB(p: GemmProblem) {
     [p.K, p.N, p.b.off, p.b.rs, p.b.cs, W, H, Kp, o?.cols ?? n, o?.bs ?? 0, o?.bs1 ?? 0, 0],
     [p.bufB, tex.binding],
     [Math.ceil(W / 8), Math.ceil(H / 8)],
-    `gemm:${p.op} pack B ${p.K}x${p.N}`,
+    () => `gemm:${p.op} pack B ${p.K}x${p.N}`,
   );
   return tex;
 }
