@@ -166,11 +166,20 @@ export function allocBuffer(bytes: number, what?: () => string): GPUBuffer {
     );
   }
   const cls = Math.min(sizeClass(bytes), Math.max(bytes, limit - (limit % 4)));
-  return take(pool, cls, cls, () => device.createBuffer({ size: cls, usage: STORAGE_USAGE }));
+  return take(pool, cls, cls, () => {
+    const b = device.createBuffer({ size: cls, usage: STORAGE_USAGE }) as SizedBuffer;
+    b[BUFFER_SIZE] = cls;
+    return b;
+  });
 }
 
+// A pooled buffer's size, kept on the object: Dawn's `size` getter costs ≈ 1 µs in Node (a native call).
+const BUFFER_SIZE = Symbol('wgrad.bufferSize');
+type SizedBuffer = GPUBuffer & { [BUFFER_SIZE]?: number };
+
 export function freeBuffer(buf: GPUBuffer): void {
-  give(pool, buf.size, buf.size, buf);
+  const size = (buf as SizedBuffer)[BUFFER_SIZE] ?? buf.size;
+  give(pool, size, size, buf);
 }
 
 // Scratch textures (rgba32float, sampled + storage) for kernels that repack an operand to read it through
@@ -379,7 +388,9 @@ const batch: Batch = {
   ops: [],
   afterSubmit: [],
 };
-const uniformView = new DataView(batch.uniforms);
+const uniformU32 = new Uint32Array(batch.uniforms);
+const uniformF32 = new Float32Array(batch.uniforms);
+const uniformI32 = new Int32Array(batch.uniforms);
 /** The one dynamic offset of a cached bind group (a reused array: setBindGroup copies it). */
 const dynamicOffset = new Uint32Array(1);
 let lastOps: string[] = [];
@@ -452,12 +463,13 @@ export function dispatch(
     flush();
     offset = 0;
   }
-  const view = uniformView;
+  // Typed-array stores (offset is a multiple of 16; WebGPU hosts are little-endian, as uniforms are).
+  const base = offset >> 2;
   for (let i = 0; i < uniforms.length; i++) {
     const w = uniforms[i]!;
-    if (typeof w === 'number') view.setUint32(offset + i * 4, w >>> 0, true);
-    else if ('f' in w) view.setFloat32(offset + i * 4, w.f, true);
-    else view.setInt32(offset + i * 4, w.i, true);
+    if (typeof w === 'number') uniformU32[base + i] = w;
+    else if ('f' in w) uniformF32[base + i] = w.f;
+    else uniformI32[base + i] = w.i;
   }
   batch.uniformBytes = offset + bytes;
   const x = groups[0];
