@@ -116,6 +116,8 @@ const rounds = Math.max(1, positive('rounds', opts.rounds, opts.quick ? 2 : 5));
 const meta = benchMeta('train', opts);
 /** Each timed round lasts at least this long (every side). */
 const MIN_SECONDS = opts.quick ? 1 : 3;
+/** Isolated steps timed for the step anatomy (median): the host time of one step swings by tens of percent. */
+const ANATOMY_STEPS = opts.quick ? 8 : 24;
 
 /** The CPU's model name and whether it has AVX2 / AVX-512F (Linux /proc/cpuinfo; 'unknown' elsewhere). */
 function cpuFlags(): { model: string; avx2: boolean | null; avx512f: boolean | null } {
@@ -282,7 +284,7 @@ async function setupOurs(name: ModelName, data: Awaited<ReturnType<typeof mnistD
       const inDispatch: number[] = [];
       const submitMs: number[] = [];
       let dispatches = 0;
-      for await (const batch of next(6)) {
+      for await (const batch of next(ANATOMY_STEPS)) {
         await sync();
         const s0 = dispatchStats();
         const c0 = process.cpuUsage();
@@ -494,7 +496,7 @@ console.log(
   ),
 );
 console.log(
-  '\nOne training step (dispatches, submits and bind groups created counted over the timed rounds, readbacks included; host wall and CPU time of isolated steps, median of 6):\n',
+  `\nOne training step (dispatches, submits and bind groups created counted over the timed rounds, readbacks included; host wall and CPU time of isolated steps, median of ${ANATOMY_STEPS}):\n`,
 );
 console.log(
   markdownTable(
