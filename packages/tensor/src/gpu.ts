@@ -391,8 +391,11 @@ const batch: Batch = {
 const uniformU32 = new Uint32Array(batch.uniforms);
 const uniformF32 = new Float32Array(batch.uniforms);
 const uniformI32 = new Int32Array(batch.uniforms);
-/** The one dynamic offset of a cached bind group (a reused array: setBindGroup copies it). */
-const dynamicOffset = new Uint32Array(1);
+/**
+ * The one dynamic offset of a cached bind group: a reused plain array (setBindGroup copies it). Dawn's Node
+ * binding takes it faster than a Uint32Array with start and length (0.92 vs 1.25 µs per call, .scratch probe).
+ */
+const dynamicOffset = [0];
 let lastOps: string[] = [];
 let submits = 0;
 let dispatches = 0;
@@ -491,7 +494,7 @@ export function dispatch(
     pass.setPipeline(k.pipeline);
     if (k.cached && uniforms.length) {
       dynamicOffset[0] = offset;
-      pass.setBindGroup(0, bindGroup, dynamicOffset, 0, 1);
+      pass.setBindGroup(0, bindGroup, dynamicOffset);
     } else pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     timed?.end();

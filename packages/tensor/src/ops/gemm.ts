@@ -180,7 +180,13 @@ const tileN = (c: GemmConfig) => (c.body === 'subgroup' ? 32 * c.h : 4 * c.h * c
 // ---------------------------------------------------------------------------------------------------------
 // Operand modes
 
+// Alignment checks run on every GEMM: plain loops, no rest arguments or spreads (no allocation per call).
 const isAligned = (...xs: number[]) => xs.every((x) => x % 4 === 0);
+const al = (x: number) => x % 4 === 0;
+const alAll = (xs: readonly number[] | undefined) => {
+  if (xs) for (let i = 0; i < xs.length; i++) if (xs[i]! % 4 !== 0) return false;
+  return true;
+};
 const ro = (d: MatDesc) => d.split?.ro ?? 0;
 const rq = (d: MatDesc) => d.split?.rq ?? 0;
 const splitLevels = (d: MatDesc) => (d.split ? (d.split.Q === undefined ? 1 : 2) : 0);
@@ -190,22 +196,33 @@ function aMode(p: GemmProblem): AMode {
   const o = p.outer;
   return a.cs === 1 &&
     p.K % 4 === 0 &&
-    isAligned(a.off, a.rs, ro(a), rq(a), o?.as ?? 0, o?.as1 ?? 0, ...(a.bs ?? []))
+    al(a.off) &&
+    al(a.rs) &&
+    al(ro(a)) &&
+    al(rq(a)) &&
+    al(o?.as ?? 0) &&
+    al(o?.as1 ?? 0) &&
+    alAll(a.bs)
     ? 'k4'
     : 'scalar';
 }
 function bMode(p: GemmProblem): BMode {
   const b = p.b;
-  const os = [p.outer?.bs ?? 0, p.outer?.bs1 ?? 0];
-  if (b.cs === 1 && p.N % 4 === 0 && isAligned(b.off, b.rs, ...os, ...(b.bs ?? []))) return 'f4';
-  if (b.rs === 1 && p.K % 4 === 0 && isAligned(b.off, b.cs, ...os, ...(b.bs ?? []))) return 'k4';
+  const common = al(b.off) && al(p.outer?.bs ?? 0) && al(p.outer?.bs1 ?? 0) && alAll(b.bs);
+  if (b.cs === 1 && p.N % 4 === 0 && common && al(b.rs)) return 'f4';
+  if (b.rs === 1 && p.K % 4 === 0 && common && al(b.cs)) return 'k4';
   return 'scalar';
 }
 function cMode(p: GemmProblem): CMode {
   const c = p.c;
   return c.cs === 1 &&
     p.N % 4 === 0 &&
-    isAligned(c.off, c.rs, ro(c), rq(c), ...(c.bs ?? []), p.split?.zsC ?? 0)
+    al(c.off) &&
+    al(c.rs) &&
+    al(ro(c)) &&
+    al(rq(c)) &&
+    alAll(c.bs) &&
+    al(p.split?.zsC ?? 0)
     ? 'f4'
     : 'scalar';
 }
@@ -239,22 +256,7 @@ interface Variant {
 }
 
 const variantKey = (v: Variant) =>
-  [
-    v.cfg.body,
-    v.cfg.rows,
-    v.cfg.h,
-    v.cfg.wgx,
-    v.cfg.wgy,
-    v.am,
-    v.bm,
-    v.cm,
-    +v.splitA,
-    +v.splitC,
-    +v.batched,
-    +v.tail,
-    v.bias ?? '-',
-    +v.relu,
-  ].join('.');
+  `${v.cfg.body}.${v.cfg.rows}.${v.cfg.h}.${v.cfg.wgx}.${v.cfg.wgy}.${v.am}.${v.bm}.${v.cm}.${+v.splitA}.${+v.splitC}.${+v.batched}.${+v.tail}.${v.bias ?? '-'}.${+v.relu}`;
 
 function source(v: Variant): string {
   const { am, bm, cm } = v;
