@@ -158,6 +158,16 @@ t('tensor() rejects ragged arrays, non-finite and out-of-range values, bad shape
   assert.not.throws(() => tensor([3.4e38, -3.4e38]).dispose());
 });
 
+t(
+  'a shape given as a typed array (plain JavaScript callers) is copied into a frozen plain array',
+  async () => {
+    const z = zeros(new Int32Array([2, 3]) as unknown as number[]);
+    assert.equal([...z.shape], [2, 3]);
+    assert.ok(Array.isArray(z.shape) && Object.isFrozen(z.shape));
+    assert.equal(Array.from(await z.toArray()), [0, 0, 0, 0, 0, 0]);
+  },
+);
+
 t('item() needs exactly one element', async () => {
   const x = tensor([1, 2]);
   let msg = '';

@@ -168,7 +168,7 @@ export function allocBuffer(bytes: number, what?: () => string): GPUBuffer {
   const cls = Math.min(sizeClass(bytes), Math.max(bytes, limit - (limit % 4)));
   return take(pool, cls, cls, () => {
     const b = device.createBuffer({ size: cls, usage: STORAGE_USAGE }) as SizedBuffer;
-    b[BUFFER_SIZE] = cls;
+    if (Object.isExtensible(b)) b[BUFFER_SIZE] = cls; // else freeBuffer asks b.size
     return b;
   });
 }
@@ -531,9 +531,15 @@ function bindGroupChild(node: BindGroupNode, id: number): BindGroupNode {
 // lookup cost ≈ 0.3 µs; Dawn's wrappers are ordinary extensible JS objects).
 const RESOURCE_ID = Symbol('wgrad.resourceId');
 let resourceCount = 0;
+const resourceIdsFallback = new WeakMap<object, number>(); // objects that take no new properties (frozen mocks)
 const resourceId = (o: object): number => {
   const r = o as { [RESOURCE_ID]?: number };
-  return (r[RESOURCE_ID] ??= resourceCount++);
+  const id = r[RESOURCE_ID];
+  if (id !== undefined) return id;
+  if (Object.isExtensible(o)) return (r[RESOURCE_ID] = resourceCount++);
+  let f = resourceIdsFallback.get(o);
+  if (f === undefined) resourceIdsFallback.set(o, (f = resourceCount++));
+  return f;
 };
 
 function createBindGroup(

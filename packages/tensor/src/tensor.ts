@@ -37,6 +37,8 @@ export interface GradNode {
    * the node: freed with the output tensor, or when backward releases the graph; no scope frees them.
    */
   saved?: readonly Tensor[];
+  /** Set on the stand-in node a backward() without retainGraph leaves behind (its saved tensors are freed). */
+  freed?: boolean;
 }
 
 let gradEnabled = true;
@@ -76,6 +78,8 @@ export class Tensor {
    * register + unregister cost ≈ 2 µs per tensor, most tensors of a training step never escape.
    */
   private registered_ = false;
+  /** @internal Set by keep(): no enclosing scope disposes this tensor (a flag, not a WeakSet: see backward). */
+  kept_ = false;
 
   constructor(shape: Shape, dtype: DType, storage?: Storage) {
     let size = 1;
@@ -84,7 +88,8 @@ export class Tensor {
       if (!Number.isInteger(d) || d < 0) throw new Error(`Tensor: invalid shape ${fmtShape(shape)}`);
       size *= d;
     }
-    this.shape = Object.freeze(shape.slice());
+    // A plain copy (callers in JavaScript may pass a typed array, which cannot be frozen).
+    this.shape = Object.freeze(Array.isArray(shape) ? shape.slice() : Array.from(shape));
     this.dtype = dtype;
     this.size = size;
     this.storage_ =
@@ -462,9 +467,6 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
   return r;
 }
 
-/** Nodes whose saved tensors were released by a backward() without retainGraph. */
-const freedNodes = new WeakSet<GradNode>();
-
 function backward(root: Tensor, gradient: Tensor | undefined, retainGraph: boolean): void {
   if (root.isDisposed) throw new Error(`backward: tensor #${root.id} ${fmtShape(root.shape)} was disposed`);
   if (!root.requiresGrad)
@@ -485,7 +487,7 @@ function backward(root: Tensor, gradient: Tensor | undefined, retainGraph: boole
   while (stack.length) {
     const top = stack[stack.length - 1]!;
     const [t, i] = top;
-    if (t.gradFn && freedNodes.has(t.gradFn))
+    if (t.gradFn?.freed)
       throw new Error(
         `backward: the graph through '${t.gradFn.op}' (tensor #${t.id} ${fmtShape(t.shape)}) was freed by an earlier backward(); pass { retainGraph: true } to backward through it again`,
       );
@@ -530,15 +532,17 @@ function backward(root: Tensor, gradient: Tensor | undefined, retainGraph: boole
           continue;
         }
         const gs = node.backward(g);
-        const used = new Set<Tensor>();
+        const used: Tensor[] = []; // a few entries (one per input): an array beats a Set here
         const merged: Tensor[] = [];
-        node.inputs.forEach((inp, i) => {
+        const inputs = node.inputs;
+        for (let i = 0; i < inputs.length; i++) {
+          const inp = inputs[i]!;
           let gi = gs[i];
-          if (!gi || !inp.requiresGrad) return;
+          if (!gi || !inp.requiresGrad) continue;
           gi = sumTo(gi, inp.shape);
           // A rule may return its incoming grad or the same tensor twice: give each holder its own handle.
-          if (gi === g || used.has(gi)) gi = gi.detach();
-          used.add(gi);
+          if (gi === g || used.includes(gi)) gi = gi.detach();
+          used.push(gi);
           const prev = grads.get(inp);
           if (prev) {
             grads.set(inp, E.add(prev, gi));
@@ -546,16 +550,15 @@ function backward(root: Tensor, gradient: Tensor | undefined, retainGraph: boole
             // Disposed after the loop: a later input may still take its own handle of the same tensor.
             merged.push(gi);
           } else grads.set(inp, gi);
-        });
+        }
         for (const x of merged) x.dispose();
-        for (const x of gs) if (x && x !== g && !used.has(x)) x.dispose();
+        for (const x of gs) if (x && x !== g && !used.includes(x)) x.dispose();
         g.dispose();
         if (!retainGraph) {
           // Release the saved tensors; a later backward through this node throws instead of going silent.
           for (const x of node.saved ?? []) x.dispose();
-          const freed: GradNode = { op: node.op, inputs: [], backward: () => [] };
-          freedNodes.add(freed);
-          t.gradFn = freed;
+          // (A flag on the node, not a WeakSet: weak collections cost the GC on every step.)
+          t.gradFn = { op: node.op, inputs: [], backward: () => [], freed: true };
         }
       }
     }),
@@ -584,7 +587,7 @@ export function scope<T>(fn: () => T): T {
       if (kept.has(t)) {
         if (parent) parent.add(t);
         else t.escape_();
-      } else if (!t.isDisposed && !keptForever.has(t)) t.dispose();
+      } else if (!t.isDisposed && !t.kept_) t.dispose();
     }
   };
   let r: T;
@@ -609,12 +612,10 @@ export function scope<T>(fn: () => T): T {
   return r;
 }
 
-const keptForever = new WeakSet<Tensor>();
-
 /** Exempts `t` from disposal by every enclosing scope (optimizer state, gradients, parameters). */
 export function keep<T extends Tensor>(t: T): T {
   for (const s of scopes) s.delete(t);
-  keptForever.add(t);
+  t.kept_ = true;
   t.escape_();
   return t;
 }

@@ -1,6 +1,16 @@
 // Elementwise ops: one kernel generator for 1–3 inputs with NumPy broadcasting, scalars folded into
 // uniforms, and a rule table per primitive holding its WGSL expression and its backward rule together.
-import { dispatch, FLAT_INDEX, f32, grid, kernelFor, MAIN_1D, type UWord, writeBuffer } from '../gpu.js';
+import {
+  dispatch,
+  FLAT_INDEX,
+  f32,
+  grid,
+  type Kernel,
+  kernelFor,
+  MAIN_1D,
+  type UWord,
+  writeBuffer,
+} from '../gpu.js';
 import { type DType, fmtShape, record, type Scalar, type Shape, Tensor } from '../tensor.js';
 import { broadcastShapes, broadcastStrides, collapse, MAX_RANK, sameShape } from './shape.js';
 
@@ -147,6 +157,32 @@ ${MAIN_1D(WG)} {
 
 const F0 = f32(0);
 
+// Kernels by (prelude, expr, the rest): the long strings are map keys as they are (their hash is computed once
+// and kept by the string), where one concatenated key had to be flattened and hashed on every dispatch.
+const kernels = new Map<string, Map<string, Map<string, Kernel>>>();
+function elementwiseKernel(
+  name: string,
+  expr: string,
+  reads: Read[],
+  inTypes: DType[],
+  outType: DType,
+  prelude: string,
+): Kernel {
+  let byExpr = kernels.get(prelude);
+  if (!byExpr) kernels.set(prelude, (byExpr = new Map()));
+  let byRest = byExpr.get(expr);
+  if (!byRest) byExpr.set(expr, (byRest = new Map()));
+  const rest = `${name}|${reads.join(',')}|${inTypes.join(',')}|${outType}`;
+  let k = byRest.get(rest);
+  if (!k) {
+    k = kernelFor(`${name}|${expr}|${reads.join(',')}|${inTypes.join(',')}|${outType}|${prelude}`, () =>
+      elementwiseSource(expr, reads, inTypes, outType, prelude),
+    );
+    if (k.id >= 0) byRest.set(rest, k); // a recording stand-in is not kept (see setRecorder)
+  }
+  return k;
+}
+
 /** Runs `expr` elementwise over broadcast operands and returns the (untracked) result. */
 export function mapElementwise(
   name: string,
@@ -186,9 +222,7 @@ export function mapElementwise(
   const inTypes = operands.map((o) => (typeof o === 'number' ? 'float32' : o.dtype));
   // Keyed by every template argument, so that the WGSL is generated once per variant, not per call.
   const prelude = opts.prelude ?? '';
-  const k = kernelFor(`${name}|${expr}|${reads.join(',')}|${inTypes.join(',')}|${out.dtype}|${prelude}`, () =>
-    elementwiseSource(expr, reads, inTypes, out.dtype, prelude),
-  );
+  const k = elementwiseKernel(name, expr, reads, inTypes, out.dtype, prelude);
   const p = opts.params;
   // struct U { n, rank, p0, p1, sc: vec4<f32>, shape: array<vec4<u32>, 2>, st: array<vec4<u32>, 6> }
   const uniforms = new Array<UWord>(8 + 4 * MAX_RANK);
