@@ -77,6 +77,16 @@ export function parseBenchArgs<S extends StringOpts>(
 // ---------------------------------------------------------------------------------------------------------
 // Header / metadata
 
+/**
+ * A header line saying where `@wgrad/*` came from: `npm run bench*` runs the sources through tsx, whose keepNames
+ * wrappers add ≈ 2 µs of host time per dispatch (README, host cost per dispatch); plain
+ * `node --import tsx bench/….ts` resolves the built dist instead.
+ */
+export function packagesLine(): string {
+  const fromSource = import.meta.resolve('@wgrad/tensor').includes('/src/');
+  return `- packages: ${fromSource ? 'source through tsx (its keepNames wrappers add ≈ 2 µs of host time per dispatch)' : 'dist (built)'}`;
+}
+
 export interface BenchMeta {
   bench: string;
   device: string;

@@ -11,7 +11,15 @@ import { Adam, clipGradNorm, mseLoss } from '@wgrad/nn';
 import { dispatchStats, manualSeed, rand, scope, stack, sync, type Tensor, zeros } from '@wgrad/tensor';
 import { convVAE, mlpVAE, twoLayerAE, vaeLoss } from '@wgrad/vae';
 import { currentDevice } from '../packages/tensor/src/gpu.js';
-import { benchMeta, fmt, formatHeader, markdownTable, median, parseBenchArgs } from './common.js';
+import {
+  benchMeta,
+  fmt,
+  formatHeader,
+  markdownTable,
+  median,
+  packagesLine,
+  parseBenchArgs,
+} from './common.js';
 
 const opts = parseBenchArgs('usage: bench/host-calls.ts [options]', {
   models: { help: 'comma-separated: mlp-vae, ae, conv-vae (default all)' },
@@ -19,10 +27,7 @@ const opts = parseBenchArgs('usage: bench/host-calls.ts [options]', {
 });
 const meta = benchMeta('host-calls', opts);
 console.log(formatHeader('Host cost per dispatch', meta));
-const fromDist = !import.meta.resolve('@wgrad/tensor').includes('/src/');
-console.log(
-  `- packages: ${fromDist ? 'dist (built)' : 'source through tsx (keepNames wrappers included)'}\n`,
-);
+console.log(`${packagesLine()}\n`);
 
 type Model = 'mlp-vae' | 'ae' | 'conv-vae';
 const models = (opts.models ?? 'mlp-vae,ae,conv-vae').split(',') as Model[];

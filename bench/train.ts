@@ -63,6 +63,7 @@ import {
   formatHeader,
   markdownTable,
   median,
+  packagesLine,
   parseBenchArgs,
   runPythonJson,
   torchBlas,
@@ -403,11 +404,7 @@ console.log(formatHeader('Training throughput (samples/s, higher is better)', me
 console.log(
   `- CPU: ${cpu.model}; avx2 ${yn(cpu.avx2)}, avx512f ${yn(cpu.avx512f)}${avx2 ? '; **AVX2 emulated** (--isa avx2: lavapipe GALLIUM_OVERRIDE_CPU_CAPS=avx, PyTorch ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell)' : ''}`,
 );
-// `npm run bench:train` runs the sources through tsx, whose keepNames wrappers cost ≈ 2 µs per dispatch of host time
-// (README, host cost per dispatch); plain `node --import tsx bench/train.ts` resolves the built dist instead.
-console.log(
-  `- packages: ${import.meta.resolve('@wgrad/tensor').includes('/src/') ? 'source through tsx (its keepNames wrappers add ≈ 2 µs of host time per dispatch)' : 'dist (built)'}`,
-);
+console.log(packagesLine());
 console.log(
   `- data: first ${data.length} MNIST training images, batch ${batchSize}, Adam lr 1e-3; each side warms up, then ${rounds} rounds of ≥ ${MIN_SECONDS} s of whole steps, the sides in turn; median (range) of the rounds`,
 );

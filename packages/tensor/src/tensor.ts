@@ -75,7 +75,8 @@ export class Tensor {
   /**
    * Whether the finalizer watches this tensor. A tensor made inside a `scope()` is held by the scope, which
    * disposes it or hands it on, so it is registered only when it leaves every scope undisposed (`escape_`):
-   * register + unregister cost ≈ 2 µs per tensor, most tensors of a training step never escape.
+   * register + unregister cost 0.34 µs per tensor in a loop (bench:host) plus weak cells for the GC to process,
+   * and most tensors of a training step never escape.
    */
   private registered_ = false;
   /** @internal Set by keep(): no enclosing scope disposes this tensor (a flag, not a WeakSet: see backward). */

@@ -181,7 +181,6 @@ const tileN = (c: GemmConfig) => (c.body === 'subgroup' ? 32 * c.h : 4 * c.h * c
 // Operand modes
 
 // Alignment checks run on every GEMM: plain loops, no rest arguments or spreads (no allocation per call).
-const isAligned = (...xs: number[]) => xs.every((x) => x % 4 === 0);
 const al = (x: number) => x % 4 === 0;
 const alAll = (xs: readonly number[] | undefined) => {
   if (xs) for (let i = 0; i < xs.length; i++) if (xs[i]! % 4 !== 0) return false;
@@ -748,7 +747,7 @@ function packB(p: GemmProblem) {
   const H = n * Kp; // (n·Kp, N/4) texels
   const tex = allocTexture(W, H);
   const o = p.outer;
-  const f4 = p.b.cs === 1 && isAligned(p.N, p.b.off, p.b.rs, o?.bs ?? 0, o?.bs1 ?? 0);
+  const f4 = p.b.cs === 1 && al(p.N) && al(p.b.off) && al(p.b.rs) && al(o?.bs ?? 0) && al(o?.bs1 ?? 0);
   dispatch(
     kernelFor(`gemm_pack_b|${+f4}`, () => packSource(f4)),
     [p.K, p.N, p.b.off, p.b.rs, p.b.cs, W, H, Kp, o?.cols ?? n, o?.bs ?? 0, o?.bs1 ?? 0, 0],
