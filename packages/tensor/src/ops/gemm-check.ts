@@ -154,6 +154,21 @@ function cases(): Case[] {
     outer: { n: 5, as: 48, bs: 72 },
     split: { S: 2, zsC: 96 },
   });
+  // A narrow outer sum (N < 32, M ≥ 2N): the subgroup body computes it as Cᵀ = Bᵀ·Aᵀ term by term, as a
+  // 1-channel convolution's weight gradient (M = 64 channels, N = 16 taps). A read along k (k4), B's rows
+  // strided (f4 unaligned: scalar), C with a row offset; 7 terms in 3 slices.
+  add({
+    name: 'narrow outer sum',
+    M: 40,
+    N: 6,
+    K: 8,
+    a: { off: 0, rs: 8, cs: 1 },
+    b: { off: 1, rs: 7, cs: 1 },
+    c: { off: 2, rs: 6, cs: 1 },
+    sizes: [7 * 320, 7 * 56 + 1, 3 * 240 + 2],
+    outer: { n: 7, as: 320, bs: 56 },
+    split: { S: 3, zsC: 240 },
+  });
   // An implicit convolution's form (conv.ts, input gradient of one stride phase): two-level row splits of A
   // (k4) and C (scalar), and a 2-D outer sum over 2×2 taps with negative A offsets and scalar B.
   // A: (2 images, 4×4 padded pixels, 8 channels); m = (image, i < 2, j < 3); C: (2, 5 channels, 4×6) at
