@@ -14,7 +14,7 @@ import {
 } from '@wgrad/nn';
 import { scope, type Tensor, tensor } from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
-import { gpuSuite, R } from './helpers.js';
+import { fromRef, gpuSuite, R, randRef } from './helpers.js';
 
 type FT = { shape: number[]; data: number[] };
 const fx = JSON.parse(readFileSync(new URL('./fixtures/optim.json', import.meta.url), 'utf8')) as {
@@ -143,6 +143,36 @@ t('clipGradNorm scales to maxNorm and returns the norm; clipGradValue clamps', a
   for (const x of [norm, small, p, q] as Tensor[]) x.dispose();
   assert.throws(() => clipGradNorm([p], 0), /clipGradNorm: maxNorm must be positive, got 0/);
 });
+
+t(
+  'clipGradNorm over large gradients matches float64, and a NaN gradient makes the norm and every gradient NaN',
+  async () => {
+    // 200,000 + 5 elements: the norm takes two levels of partial sums.
+    const a = randRef([400, 500], 51);
+    const b = randRef([5], 52);
+    const p = new Parameter(fromRef(a));
+    const q = new Parameter(fromRef(b));
+    p.grad = fromRef(a);
+    q.grad = fromRef(b);
+    let ss = 0;
+    for (const v of [...a.data, ...b.data]) ss += v * v;
+    const want = Math.sqrt(ss);
+    const norm = clipGradNorm([p, q], 2);
+    R.assertClose([await norm.item()], [want], { what: 'norm', rtol: 1e-5 });
+    const c = 2 / (want + 1e-6);
+    R.assertClose(
+      await q.grad.toArray(),
+      Array.from(b.data, (v) => v * c),
+      { what: 'clipped q', rtol: 1e-5 },
+    );
+    q.grad.dispose();
+    q.grad = tensor([1, -1, 2]).sqrt(); // [1, NaN, √2]
+    const nan = clipGradNorm([p, q], 2);
+    assert.ok(Number.isNaN(await nan.item()), 'a NaN gradient gives a NaN norm');
+    assert.ok(Array.from(await q.grad.toArray()).every(Number.isNaN), 'and NaN gradients (as PyTorch)');
+    for (const x of [norm, nan, p, q] as Tensor[]) x.dispose();
+  },
+);
 
 t('learning-rate schedules follow the closed forms', async () => {
   const p = new Parameter(tensor([1]));

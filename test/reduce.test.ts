@@ -10,6 +10,7 @@ import {
   noGrad,
   softmax,
   sum,
+  sumOfSquares,
   type Tensor,
   tensor,
   variance,
@@ -158,6 +159,33 @@ t('empty reductions: sum of nothing is 0, max of nothing throws', async () => {
   assert.throws(() => x.max(1), /max: cannot reduce an empty dimension \(shape \[3,0\]\)/);
   assert.throws(() => x.argmin(1), /argmin: cannot reduce an empty dimension/);
 });
+
+t(
+  'sumOfSquares over tensors of any shapes (empty, one slot, many, two reduction levels) and its gradient',
+  async () => {
+    // 300,000 elements give 1,172 partial sums: more than one pass of reduceAKB after the per-tensor passes.
+    const refs = [[3], [2, 5, 7], [0, 4], [1000], [300000], [1]].map((s, i) => randRef(s, 30 + i));
+    const xs = refs.map((r) => fromRef(r));
+    const y = sumOfSquares(xs);
+    assert.equal(y.shape, []);
+    let want = 0;
+    for (const r of refs) for (const v of r.data) want += v * v;
+    R.assertClose([await y.item()], [want], { what: 'sumOfSquares', rtol: 1e-5 });
+    // Each tensor lands in its own slots: the same tensors in another order give the same sum.
+    const y2 = sumOfSquares([...xs].reverse());
+    R.assertClose([await y2.item()], [want], { what: 'sumOfSquares reversed', rtol: 1e-5 });
+    const none = sumOfSquares([]);
+    const empty = sumOfSquares([xs[2]!]);
+    assert.equal([await none.item(), await empty.item()], [0, 0]);
+    for (const v of [y, y2, none, empty, ...xs]) v.dispose();
+    const sq = (rs: R.RefTensor[]) =>
+      R.ref([], [rs.reduce((a, r) => a + r.data.reduce((b, v) => b + v * v, 0), 0)]);
+    await checkGrad('sumOfSquares', [randRef([3, 4], 41), randRef([5], 42)], (ts) => sumOfSquares(ts), sq);
+    const ints = tensor([1, 2], { dtype: 'int32' });
+    assert.throws(() => sumOfSquares([ints]), /sumOfSquares: tensor 0 must be float32, got int32/);
+    ints.dispose();
+  },
+);
 
 t('reduction backward over adjacent, non-adjacent and negative axes', async () => {
   const x = randRef([2, 3, 4], 9);

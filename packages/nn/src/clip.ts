@@ -1,5 +1,5 @@
 // Gradient clipping (torch.nn.utils.clip_grad_norm_ / clip_grad_value_), on the GPU without readback.
-import { full, keep, noGrad, stack, type Tensor } from '@wgrad/tensor';
+import { full, keep, mapElementwise, noGrad, sumOfSquares, type Tensor } from '@wgrad/tensor';
 import type { Parameter } from './module.js';
 
 /**
@@ -12,10 +12,17 @@ export function clipGradNorm(params: readonly Parameter[], maxNorm: number): Ten
   return noGrad(() => {
     const withGrad = params.filter((p) => p.grad);
     if (!withGrad.length) return full([], 0);
-    const sq = withGrad.map((p) => p.grad!.square().sum());
-    const total = stack(sq).sum().sqrt();
-    for (const s of sq) s.dispose();
-    const coef = total.add(1e-6).reciprocal().mul(maxNorm).clamp(undefined, 1);
+    // One pass per gradient into shared partial sums (sumOfSquares), then min(1, maxNorm / (total + 1e-6)) in
+    // one kernel. A NaN norm gives a NaN coefficient, so every gradient turns NaN as in PyTorch (WGSL's min and
+    // clamp may drop a NaN; the test is on the bits, which lavapipe cannot fold away).
+    const sumSq = sumOfSquares(withGrad.map((p) => p.grad!));
+    const total = sumSq.sqrt();
+    sumSq.dispose();
+    const coef = mapElementwise(
+      'clip_coef',
+      'select(min(v1 / (v0 + 1e-6), 1.0), v0, (bitcast<u32>(v0) & 0x7fffffffu) > 0x7f800000u)',
+      [total, maxNorm],
+    );
     for (const p of withGrad) {
       const g = p.grad!;
       p.grad = keep(g.mul(coef));

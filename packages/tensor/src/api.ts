@@ -62,6 +62,7 @@ export {
   min,
   softmax,
   sum,
+  sumOfSquares,
   variance,
 } from './ops/reduce.js';
 export {

@@ -3,7 +3,7 @@
 // full reduction of a large tensor stays parallel.
 import { dispatch, FLAT_INDEX, f32, grid, kernelFor, MAIN_1D } from '../gpu.js';
 import { fmtShape, noGrad, record, type Shape, shapeSize, Tensor } from '../tensor.js';
-import { add, div, eq, exp, log, mul, sub } from './elementwise.js';
+import { add, div, eq, exp, full, log, mapElementwise, mul, sub } from './elementwise.js';
 import { expand, reshape } from './movement.js';
 import { normAxes, normAxis } from './shape.js';
 
@@ -200,6 +200,64 @@ export const max = (x: Tensor, dim?: number | number[], keepdim = false) =>
   reduce('max', 'max', x, dim, keepdim, false);
 export const min = (x: Tensor, dim?: number | number[], keepdim = false) =>
   reduce('min', 'min', x, dim, keepdim, false);
+
+// Σ_i Σ_e x_i[e]² over tensors of any shapes (a global gradient norm's square): one pass per tensor, each
+// lane summing SERIAL_CHUNK squares into its own slot of one buffer of partial sums shared by all tensors,
+// then reduceAKB over the slots. The conv VAE's 14 gradients take 15–16 dispatches, where square + sum per
+// tensor, a stack and a sum took 55.
+const sumOfSquaresSource = `
+struct U { n: u32, chunk: u32, chunks: u32, off: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> x: array<f32>;        // (n) any shape, flat
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;  // partial sums, this tensor's at off
+${MAIN_1D(WG)} {
+  ${FLAT_INDEX(WG)}
+  if (i >= u.chunks) { return; }
+  let k1 = min((i + 1u) * u.chunk, u.n);
+  var acc = 0.0;
+  for (var p = i * u.chunk; p < k1; p = p + 1u) {
+    let v = x[p];
+    acc = acc + v * v;
+  }
+  y[u.off + i] = acc;
+}`;
+
+/**
+ * Σ of the squares of every element of every tensor in `xs` (any shapes), as a 0-d tensor: the square of
+ * their joint 2-norm (clipGradNorm). Differentiable: ∂/∂x = 2·x·g.
+ */
+export function sumOfSquares(xs: readonly Tensor[]): Tensor {
+  const name = 'sumOfSquares';
+  xs.forEach((x, i) => {
+    if (x.dtype !== 'float32') throw new Error(`${name}: tensor ${i} must be float32, got ${x.dtype}`);
+  });
+  const slots = xs.map((x) => Math.ceil(x.size / SERIAL_CHUNK));
+  const total = slots.reduce((a, b) => a + b, 0);
+  let y: Tensor;
+  if (total === 0) y = full([], 0);
+  else {
+    const partial = new Tensor([total], 'float32');
+    let off = 0;
+    xs.forEach((x, i) => {
+      const n = slots[i]!;
+      if (n)
+        dispatch(
+          kernelFor(name, () => sumOfSquaresSource),
+          [x.size, SERIAL_CHUNK, n, off],
+          [x.buffer(name), partial.buffer(name)],
+          grid(Math.ceil(n / WG)),
+        );
+      off += n;
+    });
+    const flat = reduceAKB('sum', partial, 1, total, 1, 1);
+    partial.dispose();
+    y = reshape(flat, []);
+    flat.dispose();
+  }
+  return record(name, y, xs, (g) =>
+    xs.map((x) => (x.requiresGrad ? mapElementwise(`${name}_grad`, '2.0 * v0 * v1', [x, g]) : null)),
+  );
+}
 
 const argSource = (cmp: '>' | '<') => `
 ${IS_NAN}
