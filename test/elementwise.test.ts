@@ -487,4 +487,32 @@ t('broadcast over leading dims only (bias rows, the vector form) matches the ref
   assert.equal(Array.from(await ia.add(ib).toArray()), [10, 21, 32, 43, 14, 25, 36, 47, 18, 29, 40, 51]);
 });
 
+t(
+  'NaN propagates through relu, clamp, maximum and minimum as in PyTorch (WGSL max/min may drop it)',
+  async () => {
+    const x = tensor([-1, 4, -4, 0.25]).sqrt(); // [NaN, 2, NaN, 0.5]
+    const y = tensor([1, -1, 3, 0.75]).sqrt(); // [1, NaN, √3, √0.75]
+    const same = async (t: Tensor, want: number[], what: string) => {
+      const got = Array.from(await t.toArray());
+      assert.equal(
+        got.map((v) => (Number.isNaN(v) ? 'NaN' : Math.fround(v))),
+        want.map((v) => (Number.isNaN(v) ? 'NaN' : Math.fround(v))),
+        what,
+      );
+      t.dispose();
+    };
+    await same(x.relu(), [Number.NaN, 2, Number.NaN, 0.5], 'relu');
+    await same(x.clamp(0, 1), [Number.NaN, 1, Number.NaN, 0.5], 'clamp(0, 1)');
+    await same(x.clamp(undefined, 1), [Number.NaN, 1, Number.NaN, 0.5], 'clamp(max 1)');
+    await same(x.clamp(1), [Number.NaN, 2, Number.NaN, 1], 'clamp(min 1)');
+    const n = Number.NaN;
+    await same(maximum(x, y), [n, n, n, Math.sqrt(0.75)], 'maximum');
+    await same(minimum(x, y), [n, n, n, 0.5], 'minimum');
+    await same(maximum(x, 0), [n, 2, n, 0.5], 'maximum with a scalar');
+    await same(minimum(3, x), [n, 2, n, 0.5], 'minimum with a scalar first');
+    x.dispose();
+    y.dispose();
+  },
+);
+
 t.run();

@@ -8,8 +8,10 @@ import {
   fusedSum,
   klTerms,
   linear,
+  noGrad,
   reparameterize,
   sqDiff,
+  type Tensor,
   tensor,
 } from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
@@ -179,6 +181,57 @@ t(
       () => linear(tensor([[1, 2]]), tensor([[1, 2]]), null, { activation: 'gelu' as 'relu' }),
       /linear: activation must be 'relu' or null, got 'gelu'/,
     );
+  },
+);
+
+t(
+  'a NaN input stays NaN through the fused relu epilogues (GEMM vec4 and scalar stores, col2im, implicit GEMM)',
+  async () => {
+    const nan = (shape: number[], at: number) => {
+      const v = new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.5);
+      v[at] = -1;
+      const t = tensor(v, { shape });
+      const r = noGrad(() => t.sqrt()); // NaN at `at`
+      t.dispose();
+      return r;
+    };
+    const countNaN = async (t: Tensor) => Array.from(await t.toArray()).filter(Number.isNaN).length;
+    // linear: row 0 of x holds a NaN, so row 0 of y is NaN before the relu; N = 8 (vec4 stores) and N = 5.
+    for (const N of [8, 5]) {
+      const x = nan([3, 6], 2);
+      const w = tensor(new Float32Array(N * 6).fill(-1), { shape: [N, 6] }); // every output ≤ 0 but row 0
+      const y = linear(x, w, null, { activation: 'relu' });
+      assert.is(await countNaN(y), N, `linear N=${N}: row 0 NaN, the rest relu'd to 0`);
+      for (const z of [x, w, y]) z.dispose();
+    }
+    // conv2d + relu (GEMM epilogue), convTranspose2d + relu: Cout = 1 takes col2im, Cout = 8 the implicit GEMM.
+    const x = nan([1, 8, 4, 4], 5);
+    const neg = (shape: number[]) =>
+      tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(-1), { shape });
+    const cases: [string, (w: Tensor) => Tensor, number[]][] = [
+      ['conv2d', (w) => conv2d(x, w, null, { padding: 1, activation: 'relu' }), [4, 8, 3, 3]],
+      [
+        'convTranspose2d col2im',
+        (w) => convTranspose2d(x, w, null, { stride: 2, activation: 'relu' }),
+        [8, 1, 2, 2],
+      ],
+      [
+        'convTranspose2d implicit',
+        (w) => convTranspose2d(x, w, null, { stride: 2, activation: 'relu' }),
+        [8, 8, 2, 2],
+      ],
+    ];
+    for (const [what, f, shape] of cases) {
+      const w = neg(shape);
+      const y = f(w);
+      const nans = await countNaN(y);
+      assert.ok(
+        nans > 0 && nans < y.size,
+        `${what}: the NaN reaches part of the output (${nans} of ${y.size})`,
+      );
+      for (const z of [w, y]) z.dispose();
+    }
+    x.dispose();
   },
 );
 

@@ -859,6 +859,18 @@ export function grid(n: number): [number, number] {
   return [Math.ceil(n / y), y];
 }
 
+// NaN through max/min/clamp: WGSL leaves max(NaN, x) to the implementation and lavapipe returns x, where PyTorch
+// keeps the NaN (relu, clamp, maximum). The test is on the bits: lavapipe folds \`v != v\` to false.
+const nanBits = (v: string) => `(bitcast<u32>(${v}) & 0x7fffffffu) > 0x7f800000u`;
+/** WGSL expression: `e`, or the f32 `v` itself where `v` is NaN (e.g. keepNan('v0', 'max(v0, 0.0)')). */
+export const keepNan = (v: string, e: string) => `select(${e}, ${v}, ${nanBits(v)})`;
+/** keepNan for vec4<f32> values, lane by lane. */
+export const keepNan4 = (v: string, e: string) =>
+  `select(${e}, ${v}, (bitcast<vec4<u32>>(${v}) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u))`;
+/** WGSL expression: `e`, or NaN where either f32 `a` or `b` is NaN (a + b is NaN then). */
+export const keepNan2 = (a: string, b: string, e: string) =>
+  `select(${e}, ${a} + ${b}, ${nanBits(a)} || ${nanBits(b)})`;
+
 /** WGSL snippet: the flat invocation index for a 1-D grid laid out by `grid()` with `wg` threads per group. */
 export const FLAT_INDEX = (wg: number) => `let i = gid.x + gid.y * nwg.x * ${wg}u;`;
 export const MAIN_1D = (wg: number) =>

@@ -12,7 +12,7 @@
 // convolution's col2im gathers only the taps that exist (stride 2: 1 in 4), where a direct implicit GEMM
 // over all taps would multiply zeros. Batches are processed in chunks so that no im2col buffer exceeds
 // the column budget (setConvColumnBudget).
-import { cpuAdapter, dispatch, kernelFor, limits } from '../gpu.js';
+import { cpuAdapter, dispatch, keepNan, kernelFor, limits } from '../gpu.js';
 import { fmtShape, needsGrad, record, Tensor } from '../tensor.js';
 import { reluGradFromOutput } from './elementwise.js';
 import { gemm, gemmParallelism, splitSlices } from './gemm.js';
@@ -170,7 +170,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
   var acc = ${bias ? 'bias[ci]' : '0.0'};
   // u32 wrap-around: oh, ow < 0 read as ≥ OH, OW
   ${T.length ? T.join('\n  ') : 'if (u.Hr == 0xffffffffu) { acc = col[cb]; } // no taps: keep the binding (never runs)'}
-  x[((u.b0 + bl) * u.Cin + ci) * u.H * u.W + (u.rh + ${sh}u * i) * u.W + u.rw + ${sw}u * j] = ${relu ? 'max(acc, 0.0)' : 'acc'};
+  x[((u.b0 + bl) * u.Cin + ci) * u.H * u.W + (u.rh + ${sh}u * i) * u.W + u.rw + ${sw}u * j] = ${relu ? keepNan('acc', 'max(acc, 0.0)') : 'acc'};
 }`;
 };
 
@@ -218,7 +218,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
       }
     }
   }
-  x[((u.b0 + bl) * u.Cin + ci) * HW + pix] = ${relu ? 'max(acc, 0.0)' : 'acc'};
+  x[((u.b0 + bl) * u.Cin + ci) * HW + pix] = ${relu ? keepNan('acc', 'max(acc, 0.0)') : 'acc'};
 }`;
 
 // NCHW → channels-last: y[(b − b0)·P + p, c] = x[b, c, p] for c < C (C % 4 = 0). One invocation per (pixel,

@@ -6,6 +6,8 @@ import {
   f32,
   grid,
   type Kernel,
+  keepNan,
+  keepNan2,
   kernelFor,
   MAIN_1D,
   type UWord,
@@ -310,7 +312,7 @@ const UNARY: Record<UnaryOp, UnaryRule> = {
   },
   sigmoid: { expr: SIGMOID('v0'), grad: 'G * (Y * (1.0 - Y))' },
   // Like PyTorch's threshold_backward: G where x > 0, else 0.
-  relu: { expr: 'max(v0, 0.0)', grad: 'select(0.0, G, X > 0.0)' },
+  relu: { expr: keepNan('v0', 'max(v0, 0.0)'), grad: 'select(0.0, G, X > 0.0)' },
   leakyRelu: { expr: 'select(v0 * u.p0, v0, v0 > 0.0)', grad: 'G * select(u.p0, 1.0, X > 0.0)' },
   // log(1 + e) with e = exp(-|x|) rounds to 0 once e < 6e-8 (softplus(-20) = 2e-9, not 0): series for small e.
   softplus: {
@@ -326,7 +328,10 @@ const UNARY: Record<UnaryOp, UnaryRule> = {
   },
   step: { expr: 'select(0.0, 1.0, v0 > 0.0)', grad: null },
   // clamp's gradient passes where lo <= x <= hi (compared directly, not through step(x - lo)).
-  clamp: { expr: 'clamp(v0, u.p0, u.p1)', grad: 'G * select(0.0, 1.0, X >= u.p0 && X <= u.p1)' },
+  clamp: {
+    expr: keepNan('v0', 'clamp(v0, u.p0, u.p1)'),
+    grad: 'G * select(0.0, 1.0, X >= u.p0 && X <= u.p1)',
+  },
 };
 
 // Each backward expression with its placeholders replaced, once: operands are only those it reads, as v0, v1, …
@@ -424,8 +429,8 @@ const BINARY: Record<BinaryOp, BinaryRule> = {
       mul(g, mul(y, logOrZero(a))),
     ],
   },
-  maximum: { expr: 'max(v0, v1)', grad: (a, b, _y, g) => tieSplit(a, b, g) },
-  minimum: { expr: 'min(v0, v1)', grad: (a, b, _y, g) => tieSplit(b, a, g) },
+  maximum: { expr: keepNan2('v0', 'v1', 'max(v0, v1)'), grad: (a, b, _y, g) => tieSplit(a, b, g) },
+  minimum: { expr: keepNan2('v0', 'v1', 'min(v0, v1)'), grad: (a, b, _y, g) => tieSplit(b, a, g) },
   eq: { expr: 'select(0.0, 1.0, v0 == v1)', grad: null },
   ne: { expr: 'select(0.0, 1.0, v0 != v1)', grad: null },
   lt: { expr: 'select(0.0, 1.0, v0 < v1)', grad: null },

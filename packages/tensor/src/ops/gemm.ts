@@ -39,6 +39,8 @@ import {
   freeBuffer,
   freeTexture,
   grid,
+  keepNan,
+  keepNan4,
   kernelFor,
   MAIN_1D,
   runtime,
@@ -378,12 +380,12 @@ function source(v: Variant): string {
                 : '';
           const v4 = `${acc}${b}`;
           return [
-            `  if (${n} < u.N) { c4[(pc + ${n}) >> 2u] = ${v.relu ? `max(${v4}, vec4<f32>(0.0))` : v4}; }`,
+            `  if (${n} < u.N) { c4[(pc + ${n}) >> 2u] = ${v.relu ? keepNan4(`(${v4})`, `max(${v4}, vec4<f32>(0.0))`) : v4}; }`,
           ];
         }
         return qs.map((j) => {
           const v1 = `${acc}[${j}]${biasAt(m, `${n} + ${j}u`)}`;
-          return `  if (${n} + ${j}u < u.N) { c[pc + (${n} + ${j}u) * u.c.cs] = ${v.relu ? `max(${v1}, 0.0)` : v1}; }`;
+          return `  if (${n} + ${j}u < u.N) { c[pc + (${n} + ${j}u) * u.c.cs] = ${v.relu ? keepNan(`(${v1})`, `max(${v1}, 0.0)`) : v1}; }`;
         });
       }),
       '}',
@@ -665,7 +667,7 @@ ${MAIN_1D(64)} {
   var acc = 0.0;
   for (var s = 0u; s < u.S; s = s + 1u) { acc = acc + part[s * mn + i]; }
   ${bias ? `acc = acc + bias[u.biasOff + ${bias}];` : ''}
-  c[u.off + ${row} + n * u.cs] = ${relu ? 'max(acc, 0.0)' : 'acc'};
+  c[u.off + ${row} + n * u.cs] = ${relu ? keepNan('acc', 'max(acc, 0.0)') : 'acc'};
 }`;
 };
 
