@@ -13,6 +13,7 @@ import {
   log,
   lt,
   maximum,
+  maxPool2d,
   minimum,
   mul,
   ne,
@@ -510,6 +511,17 @@ t(
     await same(minimum(x, y), [n, n, n, 0.5], 'minimum');
     await same(maximum(x, 0), [n, 2, n, 0.5], 'maximum with a scalar');
     await same(minimum(3, x), [n, 2, n, 0.5], 'minimum with a scalar first');
+    // maxPool2d: a NaN after a larger value in the window still wins (first NaN's index), as in PyTorch.
+    const img = tensor([
+      [
+        [
+          [1, 4, 0.25, 1],
+          [-1, 2, 0.5, -1],
+        ],
+      ],
+    ]).sqrt(); // NaN at (1, 0) and (1, 3)
+    await same(maxPool2d(img, 2), [n, n], 'maxPool2d');
+    img.dispose();
     x.dispose();
     y.dispose();
   },

@@ -41,7 +41,10 @@ const MAX_FWD = `${HEAD(`@group(0) @binding(1) var<storage, read> x: array<f32>;
       let iw = w0 + i32(kw);
       if (iw < 0 || iw >= i32(u.W)) { continue; }
       let v = x[(plane * u.H + u32(ih)) * u.W + u32(iw)];
-      if (v > best || arg < 0 || (v != v && best == best)) { best = v; arg = ih * i32(u.W) + iw; }
+      // A NaN wins and stays (PyTorch), tested on the bits: lavapipe folds v != v to false.
+      let vNan = (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+      let bestNan = (bitcast<u32>(best) & 0x7fffffffu) > 0x7f800000u;
+      if (v > best || arg < 0 || (vNan && !bestNan)) { best = v; arg = ih * i32(u.W) + iw; }
     }
   }
   y[i] = best; idx[i] = arg;
