@@ -117,6 +117,13 @@ t('bceTerms: values and gradients inside (0, 1); PyTorch clamping at p = 0 and 1
   assert.ok(Math.abs(lv[4]! - Math.LN2) <= 2 ** -21, `bce at p = 0.5, y = 1: ${lv[4]} vs ln 2`);
   l.sum().backward();
   assert.equal(Array.from(await pe.grad!.toArray()), [0, 0, -1e12, 1e12, -2].map(Math.fround));
+  // A NaN probability gives a NaN term (not −100·y), so a NaN model output cannot hide in a finite loss.
+  const pn = tensor([-1, 0.25]).sqrt(); // [NaN, 0.5]
+  const yn = tensor([1, 0]);
+  const ln = bceTerms(pn, yn);
+  const lnv = Array.from(await ln.toArray());
+  assert.ok(Number.isNaN(lnv[0]!) && Math.abs(lnv[1]! - Math.LN2) <= 2 ** -21, `bce with a NaN p: ${lnv}`);
+  for (const z of [pn, yn, ln]) z.dispose();
 });
 
 t('losses on the fused terms match their definitions (mse, bce with weight, KL reductions)', async () => {

@@ -13,8 +13,10 @@ interface FusedRule {
   grads: (string | null)[];
 }
 
-// log clamped at −100 like PyTorch's binary_cross_entropy (log(0) = −inf → −100).
-const CLOG = 'fn clog(v: f32) -> f32 { return select(-100.0, max(log(v), -100.0), v > 0.0); }';
+// log clamped at −100 like PyTorch's binary_cross_entropy (log(0) = −inf → −100); a NaN probability stays NaN
+// (PyTorch refuses it outright) so that a NaN loss reaches the trainer's guard instead of a finite −100.
+const CLOG =
+  'fn clog(v: f32) -> f32 { return select(select(-100.0, max(log(v), -100.0), v > 0.0), v, (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u); }';
 
 export type FusedOp = 'bceTerms' | 'sqDiff' | 'klTerms' | 'reparameterize';
 
