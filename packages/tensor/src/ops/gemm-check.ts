@@ -154,6 +154,31 @@ function cases(): Case[] {
     outer: { n: 5, as: 48, bs: 72 },
     split: { S: 2, zsC: 96 },
   });
+  // A narrow product with an NCHW-split A (conv's input gradient on the col2im path, N = Cin·kH·kW small):
+  // the subgroup body swaps it, so A's row split becomes B's column split, read as vec4s (P % 4 = 0) and
+  // as scalars (P = 9). A[m = (image, pixel), k = channel] = a[image·ro + k·P + pixel].
+  add({
+    name: 'narrow, split A (B column split, vec4)',
+    M: 36,
+    N: 6,
+    K: 8,
+    a: { off: 4, rs: 1, cs: 12, split: { P: 12, ro: 100 } },
+    b: { off: 0, rs: 6, cs: 1 },
+    c: { off: 0, rs: 6, cs: 1 },
+    sizes: [304, 48, 216],
+  });
+  add({
+    name: 'narrow, split A (B column split, scalar)',
+    M: 27,
+    N: 5,
+    K: 7,
+    a: { off: 1, rs: 1, cs: 9, split: { P: 9, ro: 70 } },
+    b: { off: 0, rs: 5, cs: 1 },
+    c: { off: 0, rs: 5, cs: 1 },
+    sizes: [211, 35, 135],
+    bias: 'n',
+    relu: true,
+  });
   // A narrow outer sum (N < 32, M ≥ 2N): the subgroup body computes it as Cᵀ = Bᵀ·Aᵀ term by term, as a
   // 1-channel convolution's weight gradient (M = 64 channels, N = 16 taps). A read along k (k4), B's rows
   // strided (f4 unaligned: scalar), C with a row offset; 7 terms in 3 slices.

@@ -52,7 +52,7 @@ export interface MatDesc {
   rs: number;
   cs: number;
   /**
-   * Row split: row r → (r / P)·ro + (r % P)·rs, or with Q (two levels, e.g. r = (image, row, column) of a
+   * Row split (for B: a one-level column split, column n → (n / P)·ro + (n % P)·cs): row r → (r / P)·ro + (r % P)·rs, or with Q (two levels, e.g. r = (image, row, column) of a
    * convolution's stride phase) (r / P)·ro + ((r % P) / Q)·rq + ((r % P) % Q)·rs.
    */
   split?: { P: number; ro: number; Q?: number; rq?: number };
@@ -209,8 +209,9 @@ function aMode(p: GemmProblem): AMode {
 }
 function bMode(p: GemmProblem): BMode {
   const b = p.b;
-  const common = al(b.off) && al(p.outer?.bs ?? 0) && al(p.outer?.bs1 ?? 0) && alAll(b.bs);
-  if (b.cs === 1 && p.N % 4 === 0 && common && al(b.rs)) return 'f4';
+  const common = al(b.off) && al(p.outer?.bs ?? 0) && al(p.outer?.bs1 ?? 0) && alAll(b.bs) && al(ro(b));
+  // f4 with a column split: 4 consecutive columns stay in one block of P.
+  if (b.cs === 1 && p.N % 4 === 0 && common && al(b.rs) && al(b.split?.P ?? 0)) return 'f4';
   if (b.rs === 1 && p.K % 4 === 0 && common && al(b.cs)) return 'k4';
   return 'scalar';
 }
@@ -250,6 +251,8 @@ interface Variant {
   /** Row split levels of A and C (0, 1 or 2). */
   splitA: number;
   splitC: number;
+  /** B's column split (one level): column n at (n / P)·ro + (n % P)·cs (a row-split A after the narrow swap). */
+  splitB: boolean;
   batched: boolean;
   tail: boolean;
   bias: 'n' | 'm' | null;
@@ -257,7 +260,7 @@ interface Variant {
 }
 
 const variantKey = (v: Variant) =>
-  `${v.cfg.body}.${v.cfg.rows}.${v.cfg.h}.${v.cfg.wgx}.${v.cfg.wgy}.${v.am}.${v.bm}.${v.cm}.${+v.splitA}.${+v.splitC}.${+v.batched}.${+v.tail}.${v.bias ?? '-'}.${+v.relu}`;
+  `${v.cfg.body}.${v.cfg.rows}.${v.cfg.h}.${v.cfg.wgx}.${v.cfg.wgy}.${v.am}.${v.bm}.${v.cm}.${+v.splitA}.${+v.splitB}.${+v.splitC}.${+v.batched}.${+v.tail}.${v.bias ?? '-'}.${+v.relu}`;
 
 function source(v: Variant): string {
   const { am, bm, cm } = v;
@@ -273,6 +276,10 @@ function source(v: Variant): string {
       : split === 1
         ? `((${m}) / u.${d}.P) * u.${d}.ro + ((${m}) % u.${d}.P) * u.${d}.rs`
         : `(${m}) * u.${d}.rs`;
+
+  // B's column offset; with a column split (computed once per column, outside the K loop).
+  const colOff = (n: string) =>
+    v.splitB ? `((${n}) / u.b.P) * u.b.ro + ((${n}) % u.b.P) * u.b.cs` : `(${n}) * u.b.cs`;
 
   // A: one vec4 (4 consecutive k) of row pointer pa at k; guarded variant for the tail.
   const aLoad = (i: number, guard: boolean) => {
@@ -348,8 +355,8 @@ function source(v: Variant): string {
     const n = `n${h}`;
     const lines = [`let ${n} = ${colOf(h)};`];
     if (bm === 'tex') lines.push(`let cb${h} = min(${n}, u.N - 1u) >> 2u;`);
-    else if (bm === 'f4') lines.push(`let pb${h} = zb + min(${n}, u.N - 4u) * u.b.cs;`);
-    else lines.push(...qs.map((j) => `let pb${h}_${j} = zb + min(${n} + ${j}u, u.N - 1u) * u.b.cs;`));
+    else if (bm === 'f4') lines.push(`let pb${h} = zb + ${colOff(`min(${n}, u.N - 4u)`)};`);
+    else lines.push(...qs.map((j) => `let pb${h}_${j} = zb + ${colOff(`min(${n} + ${j}u, u.N - 1u)`)};`));
     return lines;
   });
 
@@ -472,13 +479,19 @@ export function splitSlices(n: number, S: number): number {
   return Math.ceil(n / Math.ceil(n / Math.max(1, Math.min(S, n))));
 }
 
-const swapRC = (d: MatDesc): MatDesc => ({ off: d.off, rs: d.cs, cs: d.rs, bs: d.bs });
+// Swapping rows and columns; a row split becomes a column split (B only: gemm() swaps a split A into B).
+const swapRC = (d: MatDesc): MatDesc =>
+  d.split
+    ? { off: d.off, rs: d.cs, cs: d.rs, bs: d.bs, split: d.split }
+    : { off: d.off, rs: d.cs, cs: d.rs, bs: d.bs };
 
 /**
  * Encodes C = A·B (+ bias) as described by `p`. A narrow output (N < 32, M ≥ 2N) on the subgroup body is
  * computed as Cᵀ = Bᵀ·Aᵀ (same buffers, swapped strides), since that body's columns come in tiles of 32.
  * Outer sums swap too: a 1-channel convolution's weight gradient (64×16, K = 196, 128 images) took 2.7–3.0 ms
- * with half of each 32-column tile idle, 1.4–1.65 ms swapped (lavapipe, 2-core EPYC, 2026-12-05).
+ * with half of each 32-column tile idle, 1.4–1.65 ms swapped (lavapipe, 2-core EPYC, 2026-12-05). So does an A
+ * with a one-level row split (NCHW read in place), which becomes B's column split: ConvTranspose2d(64,1)'s
+ * forward GEMM 25088×16×64 with its texture pack 4.3–5.7 → 2.0–3.9 ms per step (3 A/B pairs, same day).
  */
 export function gemm(p0: GemmProblem): void {
   // A row split with ro = P·rs is no split ((r / P)·P·rs + (r % P)·rs = r·rs), e.g. NCHW with one channel.
@@ -519,7 +532,14 @@ type Layout = Pick<GemmProblem, 'M' | 'N' | 'K' | 'a' | 'b' | 'c' | 'outer' | 'c
 
 /** Whether gemm() computes this problem as Cᵀ = Bᵀ·Aᵀ (narrow outputs on the subgroup body, outer sums too). */
 function swapsNarrow(p: Layout): boolean {
-  return !p.config && gemmBody() === 'subgroup' && p.N < 32 && p.M >= 2 * p.N && !p.a.split && !p.c.split;
+  return (
+    !p.config &&
+    gemmBody() === 'subgroup' &&
+    p.N < 32 &&
+    p.M >= 2 * p.N &&
+    p.a.split?.Q === undefined && // a one-level row split of A becomes B's column split
+    !p.c.split
+  );
 }
 
 /** Workgroups a GEMM should have to fill the adapter: a few per core on a GPU, a few dozen on a CPU. */
@@ -567,6 +587,7 @@ function gemmNoSwap(p: GemmProblem): void {
   if (M === 0 || N === 0) return;
   const batch = p.batch ?? [];
   if (batch.length > 4) throw new Error(`${p.op}: more than 4 broadcast batch dims`);
+  if (p.b.split?.Q !== undefined) throw new Error(`${p.op}: B takes a one-level column split only`);
   const v = variantOf(p);
   if (!p.split && !p.outer && !p.config && !batch.length && (splitK === 'always' || !cpuAdapter())) {
     const S = splitKOf(p, v.cfg);
@@ -776,6 +797,7 @@ function variantOf(p: GemmProblem): Variant {
     bm: bt ? 'tex' : bMode(p),
     cm: cMode(p),
     splitA: splitLevels(p.a),
+    splitB: !!p.b.split,
     splitC: splitLevels(p.c),
     batched: (p.batch ?? []).length > 0,
     tail: p.K % 4 !== 0,
