@@ -1,5 +1,5 @@
 // Gradient clipping (torch.nn.utils.clip_grad_norm_ / clip_grad_value_), on the GPU without readback.
-import { full, keep, mapElementwise, noGrad, sumOfSquares, type Tensor } from '@wgrad/tensor';
+import { full, keep, keepNan, mapElementwise, noGrad, sumOfSquares, type Tensor } from '@wgrad/tensor';
 import type { Parameter } from './module.js';
 
 /**
@@ -18,11 +18,7 @@ export function clipGradNorm(params: readonly Parameter[], maxNorm: number): Ten
     const sumSq = sumOfSquares(withGrad.map((p) => p.grad!));
     const total = sumSq.sqrt();
     sumSq.dispose();
-    const coef = mapElementwise(
-      'clip_coef',
-      'select(min(v1 / (v0 + 1e-6), 1.0), v0, (bitcast<u32>(v0) & 0x7fffffffu) > 0x7f800000u)',
-      [total, maxNorm],
-    );
+    const coef = mapElementwise('clip_coef', keepNan('v0', 'min(v1 / (v0 + 1e-6), 1.0)'), [total, maxNorm]);
     for (const p of withGrad) {
       const g = p.grad!;
       p.grad = keep(g.mul(coef));

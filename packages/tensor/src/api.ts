@@ -12,8 +12,9 @@ export {
   f32,
   grid,
   isDebug,
-  // Low-level kernel API for packages that add fused kernels (optimizers, losses).
   type Kernel,
+  // Low-level kernel API for packages that add fused kernels (optimizers, losses).
+  keepNan,
   kernel,
   kernelFor,
   limits,

@@ -861,7 +861,8 @@ export function grid(n: number): [number, number] {
 
 // NaN through max/min/clamp: WGSL leaves max(NaN, x) to the implementation and lavapipe returns x, where PyTorch
 // keeps the NaN (relu, clamp, maximum). The test is on the bits: lavapipe folds \`v != v\` to false.
-const nanBits = (v: string) => `(bitcast<u32>(${v}) & 0x7fffffffu) > 0x7f800000u`;
+/** WGSL bool expression: whether the f32 `v` is NaN (on its bits). */
+export const nanBits = (v: string) => `(bitcast<u32>(${v}) & 0x7fffffffu) > 0x7f800000u`;
 /** WGSL expression: `e`, or the f32 `v` itself where `v` is NaN (e.g. keepNan('v0', 'max(v0, 0.0)')). */
 export const keepNan = (v: string, e: string) => `select(${e}, ${v}, ${nanBits(v)})`;
 /** keepNan for vec4<f32> values, lane by lane. */

@@ -2,6 +2,7 @@
 // composed versions (kept in the tests as the reference) take 5–12 kernels and as many temporaries. Each rule
 // holds its WGSL expression of v0, v1, … and, per input, the expression of its gradient in the inputs and the
 // upstream gradient `$g` (the last operand). Operands must have the same shape (losses check it first).
+import { keepNan } from '../gpu.js';
 import { record, type Tensor } from '../tensor.js';
 import { assertSameShape, mapElementwise } from './elementwise.js';
 import { sumOfExpr } from './reduce.js';
@@ -15,8 +16,7 @@ interface FusedRule {
 
 // log clamped at −100 like PyTorch's binary_cross_entropy (log(0) = −inf → −100); a NaN probability stays NaN
 // (PyTorch refuses it outright) so that a NaN loss reaches the trainer's guard instead of a finite −100.
-const CLOG =
-  'fn clog(v: f32) -> f32 { return select(select(-100.0, max(log(v), -100.0), v > 0.0), v, (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u); }';
+const CLOG = `fn clog(v: f32) -> f32 { return ${keepNan('v', 'select(-100.0, max(log(v), -100.0), v > 0.0)')}; }`;
 
 export type FusedOp = 'bceTerms' | 'sqDiff' | 'klTerms' | 'reparameterize';
 

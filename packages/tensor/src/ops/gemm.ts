@@ -480,10 +480,7 @@ export function splitSlices(n: number, S: number): number {
 }
 
 // Swapping rows and columns; a row split becomes a column split (B only: gemm() swaps a split A into B).
-const swapRC = (d: MatDesc): MatDesc =>
-  d.split
-    ? { off: d.off, rs: d.cs, cs: d.rs, bs: d.bs, split: d.split }
-    : { off: d.off, rs: d.cs, cs: d.rs, bs: d.bs };
+const swapRC = (d: MatDesc): MatDesc => ({ off: d.off, rs: d.cs, cs: d.rs, bs: d.bs, split: d.split });
 
 /**
  * Encodes C = A·B (+ bias) as described by `p`. A narrow output (N < 32, M ≥ 2N) on the subgroup body is

@@ -1,6 +1,6 @@
 // 2-D pooling and nearest upsampling (NCHW). Forward: one thread per output; backward: one thread per input
 // element gathering from the outputs whose window covers it (no atomics, deterministic).
-import { dispatch, FLAT_INDEX, f32, grid, kernel, MAIN_1D } from '../gpu.js';
+import { dispatch, FLAT_INDEX, f32, grid, kernel, MAIN_1D, nanBits } from '../gpu.js';
 import { fmtShape, record, Tensor } from '../tensor.js';
 import { type Pair, pair } from './conv.js';
 
@@ -42,9 +42,7 @@ const MAX_FWD = `${HEAD(`@group(0) @binding(1) var<storage, read> x: array<f32>;
       if (iw < 0 || iw >= i32(u.W)) { continue; }
       let v = x[(plane * u.H + u32(ih)) * u.W + u32(iw)];
       // A NaN wins and stays (PyTorch), tested on the bits: lavapipe folds v != v to false.
-      let vNan = (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
-      let bestNan = (bitcast<u32>(best) & 0x7fffffffu) > 0x7f800000u;
-      if (v > best || arg < 0 || (vNan && !bestNan)) { best = v; arg = ih * i32(u.W) + iw; }
+      if (v > best || arg < 0 || (${nanBits('v')} && !(${nanBits('best')}))) { best = v; arg = ih * i32(u.W) + iw; }
     }
   }
   y[i] = best; idx[i] = arg;

@@ -1,7 +1,7 @@
 // Reductions over any set of axes. Each run of adjacent reduced axes is one pass over x viewed as (A, K, B);
 // a kernel reduces chunks of K per thread, and is applied again on the partial results until K is 1, so a
 // full reduction of a large tensor stays parallel.
-import { dispatch, FLAT_INDEX, f32, grid, kernelFor, MAIN_1D } from '../gpu.js';
+import { dispatch, FLAT_INDEX, f32, grid, kernelFor, MAIN_1D, nanBits } from '../gpu.js';
 import { fmtShape, noGrad, record, type Shape, shapeSize, Tensor } from '../tensor.js';
 import { add, div, eq, exp, full, log, mapElementwise, mul, sub } from './elementwise.js';
 import { expand, reshape } from './movement.js';
@@ -17,7 +17,7 @@ const COMBINE: Record<ReduceOp, (acc: string, v: string) => string> = {
 };
 
 // NaN test on the bits: WGSL lets compilers assume NaN never occurs, and lavapipe folds 'v != v' to false.
-const IS_NAN = 'fn isNan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }';
+const IS_NAN = `fn isNan(v: f32) -> bool { return ${nanBits('v')}; }`;
 
 const reduceSource = (op: ReduceOp) => `
 ${IS_NAN}
@@ -79,6 +79,45 @@ function reduceAKB(op: ReduceOp, x: Tensor, A: number, K: number, B: number, sca
 }
 
 /**
+ * One pass of scale · Σ expr(v0, v1, …) over same-sized flat inputs: lane i sums elements [i·chunk, (i+1)·chunk)
+ * into y[off + i] (sumOfExpr's first pass; sumOfSquares runs it once per tensor into shared slots).
+ */
+function partialSums(
+  name: string,
+  expr: string,
+  inputs: readonly Tensor[],
+  prelude: string,
+  chunk: number,
+  chunks: number,
+  scale: number,
+  y: Tensor,
+  off: number,
+): void {
+  const source = () => `${prelude}
+struct U { n: u32, chunk: u32, chunks: u32, scale: f32, off: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+${inputs.map((_, j) => `@group(0) @binding(${j + 1}) var<storage, read> x${j}: array<f32>;`).join('\n')}
+@group(0) @binding(${inputs.length + 1}) var<storage, read_write> y: array<f32>;
+${MAIN_1D(WG)} {
+  ${FLAT_INDEX(WG)}
+  if (i >= u.chunks) { return; }
+  let k1 = min((i + 1u) * u.chunk, u.n);
+  var acc = 0.0;
+  for (var p = i * u.chunk; p < k1; p = p + 1u) {
+    ${inputs.map((_, j) => `let v${j} = x${j}[p];`).join(' ')}
+    acc = acc + (${expr});
+  }
+  y[u.off + i] = acc * u.scale;
+}`;
+  dispatch(
+    kernelFor(`${name}|${inputs.length}|${expr}|${prelude}`, source),
+    [inputs[0]!.size, chunk, chunks, f32(scale), off],
+    [...inputs.map((t) => t.buffer(name)), y.buffer(name)],
+    grid(Math.ceil(chunks / WG)),
+  );
+}
+
+/**
  * scale · Σ over all elements of an elementwise WGSL expression of same-shaped inputs (v0, v1, …), the first
  * pass reading the inputs directly (no temporary of the terms), then `reduceAKB` over the partial sums.
  * Returns an untracked scalar; the caller records the backward.
@@ -95,28 +134,7 @@ export function sumOfExpr(
   const chunk = Math.max(1, Math.ceil(n / chunks));
   const used = Math.max(1, Math.ceil(n / chunk));
   const partial = new Tensor(used === 1 ? [] : [used], 'float32');
-  const source = () => `${prelude}
-struct U { n: u32, chunk: u32, chunks: u32, scale: f32 }
-@group(0) @binding(0) var<uniform> u: U;
-${inputs.map((_, j) => `@group(0) @binding(${j + 1}) var<storage, read> x${j}: array<f32>;`).join('\n')}
-@group(0) @binding(${inputs.length + 1}) var<storage, read_write> y: array<f32>;
-${MAIN_1D(WG)} {
-  ${FLAT_INDEX(WG)}
-  if (i >= u.chunks) { return; }
-  let k1 = min((i + 1u) * u.chunk, u.n);
-  var acc = 0.0;
-  for (var p = i * u.chunk; p < k1; p = p + 1u) {
-    ${inputs.map((_, j) => `let v${j} = x${j}[p];`).join(' ')}
-    acc = acc + (${expr});
-  }
-  y[i] = acc * u.scale;
-}`;
-  dispatch(
-    kernelFor(`${name}|${inputs.length}|${expr}|${prelude}`, source),
-    [n, chunk, used, f32(scale)],
-    [...inputs.map((t) => t.buffer(name)), partial.buffer(name)],
-    grid(Math.ceil(used / WG)),
-  );
+  partialSums(name, expr, inputs, prelude, chunk, used, scale, partial, 0);
   if (used === 1) return partial;
   const flat = reduceAKB('sum', partial, 1, used, 1, 1);
   partial.dispose();
@@ -201,27 +219,10 @@ export const max = (x: Tensor, dim?: number | number[], keepdim = false) =>
 export const min = (x: Tensor, dim?: number | number[], keepdim = false) =>
   reduce('min', 'min', x, dim, keepdim, false);
 
-// Σ_i Σ_e x_i[e]² over tensors of any shapes (a global gradient norm's square): one pass per tensor, each
-// lane summing SERIAL_CHUNK squares into its own slot of one buffer of partial sums shared by all tensors,
-// then reduceAKB over the slots. The conv VAE's 14 gradients take 15–16 dispatches, where square + sum per
-// tensor, a stack and a sum took 55.
-const sumOfSquaresSource = `
-struct U { n: u32, chunk: u32, chunks: u32, off: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> x: array<f32>;        // (n) any shape, flat
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;  // partial sums, this tensor's at off
-${MAIN_1D(WG)} {
-  ${FLAT_INDEX(WG)}
-  if (i >= u.chunks) { return; }
-  let k1 = min((i + 1u) * u.chunk, u.n);
-  var acc = 0.0;
-  for (var p = i * u.chunk; p < k1; p = p + 1u) {
-    let v = x[p];
-    acc = acc + v * v;
-  }
-  y[u.off + i] = acc;
-}`;
-
+// Σ_i Σ_e x_i[e]² over tensors of any shapes (a global gradient norm's square): partialSums once per tensor,
+// each lane summing SERIAL_CHUNK squares into its own slot of one buffer shared by all tensors, then reduceAKB
+// over the slots. The conv VAE's 14 gradients take 15–16 dispatches, where square + sum per tensor, a stack
+// and a sum took 55.
 /**
  * Σ of the squares of every element of every tensor in `xs` (any shapes), as a 0-d tensor: the square of
  * their joint 2-norm (clipGradNorm). Differentiable: ∂/∂x = 2·x·g.
@@ -240,13 +241,7 @@ export function sumOfSquares(xs: readonly Tensor[]): Tensor {
     let off = 0;
     xs.forEach((x, i) => {
       const n = slots[i]!;
-      if (n)
-        dispatch(
-          kernelFor(name, () => sumOfSquaresSource),
-          [x.size, SERIAL_CHUNK, n, off],
-          [x.buffer(name), partial.buffer(name)],
-          grid(Math.ceil(n / WG)),
-        );
+      if (n) partialSums(name, 'v0 * v0', [x], '', SERIAL_CHUNK, n, 1, partial, off);
       off += n;
     });
     const flat = reduceAKB('sum', partial, 1, total, 1, 1);
