@@ -219,7 +219,7 @@ t('split-K: chunk counts as on a GPU (K ≥ 2048, powers of 2, K/S a multiple of
 t('verifyGemm with split-K forced (as on a GPU): the long-K case takes the split path, all pass', () =>
   withSplitK(async () => {
     for (const c of await verifyGemm()) {
-      assert.is(c.cases, 13);
+      assert.is(c.cases, 15);
       assert.equal(c.failed, [], `${c.body}/${c.texture}`);
     }
     assert.equal(disabledGemmPaths(), {});
@@ -313,7 +313,7 @@ t(
       auto === 'subgroup' ? ['blocked/auto', 'subgroup/never', 'subgroup/always'] : ['blocked/auto'],
     );
     for (const c of checks) {
-      assert.is(c.cases, 13, `${c.body}/${c.texture} cases`);
+      assert.is(c.cases, 15, `${c.body}/${c.texture} cases`);
       assert.equal(c.failed, [], `${c.body}/${c.texture}`);
       assert.ok(c.maxErr < 1e-5, `${c.body}/${c.texture} max error ${c.maxErr}`);
     }

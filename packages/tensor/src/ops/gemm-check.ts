@@ -118,6 +118,31 @@ function cases(): Case[] {
     c: { off: 8, rs: 40, cs: 1 },
     sizes: [297, 360, 1328],
   });
+  // Aᵀ with aligned columns (subgroup body: vec4 reads along m, 4 rows per lane), a K tail, bias along m;
+  // 40 rows leave a partial row tile whose loads are clamped.
+  add({
+    name: 'A transposed, vec4 along m',
+    M: 40,
+    N: 36,
+    K: 9,
+    a: { off: 4, rs: 1, cs: 44 },
+    b: { off: 0, rs: 36, cs: 1 },
+    c: { off: 0, rs: 36, cs: 1 },
+    sizes: [400, 324, 1440],
+    bias: 'm',
+  });
+  // The same as an outer sum of 3 terms (a weight gradient over images), K tail of 2.
+  add({
+    name: 'A transposed outer sum, vec4 along m',
+    M: 32,
+    N: 32,
+    K: 6,
+    a: { off: 0, rs: 1, cs: 32 },
+    b: { off: 0, rs: 32, cs: 1 },
+    c: { off: 0, rs: 32, cs: 1 },
+    sizes: [576, 576, 1024],
+    outer: { n: 3, as: 192, bs: 192 },
+  });
   // Broadcast batch: A per entry, B shared.
   add({
     name: 'batch',

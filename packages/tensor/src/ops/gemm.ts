@@ -6,7 +6,8 @@
 //   (rows = (outer, inner), e.g. m = (b, oh·OW + ow) of an NCHW image) (r / P)·ro + (r % P)·rs.
 // Row offsets are computed once per row outside the K loop; the loop only adds k·cs. Operands are read as
 // vec4 where the layout allows (`k4`: 4 consecutive k of one A row or B column; `f4`: 4 consecutive columns
-// of one B row), else as scalars; the K loop walks 4 k per step (a guarded tail step when K % 4 ≠ 0).
+// of one B row; `m4`, subgroup body: 4 consecutive rows of one A column, i.e. a row-major Aᵀ such as a
+// weight gradient's im2col(x)ᵀ or a Linear's gyᵀ), else as scalars; the K loop walks 4 k per step (a guarded tail step when K % 4 ≠ 0).
 //
 // Two bodies share these hooks:
 //  • `subgroup` — for CPU adapters with 8-wide subgroups (Mesa lavapipe): one workgroup = one subgroup of 8
@@ -59,7 +60,7 @@ export interface MatDesc {
   bs?: readonly number[];
 }
 
-export type AMode = 'k4' | 'scalar';
+export type AMode = 'k4' | 'm4' | 'scalar';
 export type BMode = 'f4' | 'k4' | 'scalar';
 export type CMode = 'f4' | 'scalar';
 export type Body = 'subgroup' | 'blocked';
@@ -192,20 +193,14 @@ const ro = (d: MatDesc) => d.split?.ro ?? 0;
 const rq = (d: MatDesc) => d.split?.rq ?? 0;
 const splitLevels = (d: MatDesc) => (d.split ? (d.split.Q === undefined ? 1 : 2) : 0);
 
-function aMode(p: GemmProblem): AMode {
+function aMode(p: GemmProblem, body: Body): AMode {
   const a = p.a;
   const o = p.outer;
-  return a.cs === 1 &&
-    p.K % 4 === 0 &&
-    al(a.off) &&
-    al(a.rs) &&
-    al(ro(a)) &&
-    al(rq(a)) &&
-    al(o?.as ?? 0) &&
-    al(o?.as1 ?? 0) &&
-    alAll(a.bs)
-    ? 'k4'
-    : 'scalar';
+  const common = al(a.off) && al(o?.as ?? 0) && al(o?.as1 ?? 0) && alAll(a.bs);
+  if (a.cs === 1 && p.K % 4 === 0 && common && al(a.rs) && al(ro(a)) && al(rq(a))) return 'k4';
+  // Aᵀ stored row-major (rows of A contiguous, e.g. a weight gradient's im2col(x)ᵀ): 4 rows per vec4.
+  if (body === 'subgroup' && a.rs === 1 && !a.split && p.M % 4 === 0 && common && al(a.cs)) return 'm4';
+  return 'scalar';
 }
 function bMode(p: GemmProblem): BMode {
   const b = p.b;
@@ -266,7 +261,10 @@ function source(v: Variant): string {
   const { am, bm, cm } = v;
   const sub = v.cfg.body === 'subgroup';
   const H = v.cfg.h;
-  const nRowLoads = v.cfg.rows; // A vec4s loaded per step (subgroup: one per group of 8 rows, by lane)
+  // A vec4s loaded per k (m4: lane l holds rows 32t + 4l … 4l + 3 of load t) or per 4 k (k4, scalar: subgroup
+  // body one per group of 8 rows, by lane; blocked body one per row).
+  const m4 = am === 'm4';
+  const nRowLoads = m4 ? Math.ceil(v.cfg.rows / 4) : v.cfg.rows;
   const rowsC = sub ? 8 * v.cfg.rows : v.cfg.rows; // rows of C per invocation
   const hs = R(H);
   const qs = R(4);
@@ -284,6 +282,11 @@ function source(v: Variant): string {
   // A: one vec4 (4 consecutive k) of row pointer pa at k; guarded variant for the tail.
   const aLoad = (i: number, guard: boolean) => {
     if (am === 'k4') return `a4[(qa${i} + k) >> 2u]`;
+    if (m4)
+      return qs.map((q) => {
+        const ld = `a4[(qa${i} + (k + ${q}u) * u.a.cs) >> 2u]`;
+        return guard ? `select(vec4<f32>(0.0), ${ld}, k + ${q}u < u.K)` : ld;
+      });
     const el = (q: number) => {
       const idx = `qa${i} + (k + ${q}u) * u.a.cs`;
       return guard ? `select(0.0, a[${idx}], k + ${q}u < u.K)` : `a[${idx}]`;
@@ -315,7 +318,11 @@ function source(v: Variant): string {
   // One 4-k step: loads then multiply-adds.
   const step = (guard: boolean) => {
     const out: string[] = [];
-    for (const i of R(nRowLoads)) out.push(`let av${i} = ${aLoad(i, guard)};`);
+    for (const i of R(nRowLoads)) {
+      const ld = aLoad(i, guard);
+      if (Array.isArray(ld)) for (const q of qs) out.push(`let av${i}_${q} = ${ld[q]};`);
+      else out.push(`let av${i} = ${ld};`);
+    }
     for (const h of hs) {
       if (bm === 'k4')
         out.push(
@@ -328,7 +335,9 @@ function source(v: Variant): string {
       if (sub)
         for (const g of R(v.cfg.rows))
           for (const r of R(8)) {
-            out.push(`{ let s = subgroupBroadcast(av${g}[${q}], ${r}u);`);
+            const row = 8 * g + r; // m4: row 32t + 4l + c is component c of lane l's load t
+            const src = m4 ? `av${row >> 5}_${q}[${row & 3}], ${(row >> 2) & 7}u` : `av${g}[${q}], ${r}u`;
+            out.push(`{ let s = subgroupBroadcast(${src});`);
             for (const h of hs) out.push(`  acc${8 * g + r}_${h} = acc${8 * g + r}_${h} + s * b${h}_${q};`);
             out.push('}');
           }
@@ -338,17 +347,21 @@ function source(v: Variant): string {
     return out.join('\n      ');
   };
 
-  const bindA = am === 'k4' ? 'a4: array<vec4<f32>>' : 'a: array<f32>';
+  const bindA = am === 'scalar' ? 'a: array<f32>' : 'a4: array<vec4<f32>>';
   const bindB =
     bm === 'tex' ? 'var tb: texture_2d<f32>' : bm === 'scalar' ? 'b: array<f32>' : 'b4: array<vec4<f32>>';
   const bindC = cm === 'f4' ? 'c4: array<vec4<f32>>' : 'c: array<f32>';
 
   // Rows and columns this invocation touches.
-  const rowsSetup = sub
-    ? R(v.cfg.rows).map(
-        (g) => `let pa${g} = za + ${rowOff('a', `min(m0 + ${8 * g}u + lid.x, u.M - 1u)`, v.splitA)};`,
+  const rowsSetup = m4
+    ? R(nRowLoads).map(
+        (t) => `let pa${t} = za + ${rowOff('a', `min(m0 + ${32 * t}u + 4u * lid.x, u.M - 4u)`, 0)};`,
       )
-    : R(v.cfg.rows).map((i) => `let pa${i} = za + ${rowOff('a', `min(m0 + ${i}u, u.M - 1u)`, v.splitA)};`);
+    : sub
+      ? R(v.cfg.rows).map(
+          (g) => `let pa${g} = za + ${rowOff('a', `min(m0 + ${8 * g}u + lid.x, u.M - 1u)`, v.splitA)};`,
+        )
+      : R(v.cfg.rows).map((i) => `let pa${i} = za + ${rowOff('a', `min(m0 + ${i}u, u.M - 1u)`, v.splitA)};`);
   const colOf = (h: number) =>
     sub ? `nw + ${32 * h}u + 4u * lid.x` : `nw + ${4 * h * v.cfg.wgx}u + 4u * lid.x`;
   const colsSetup = hs.flatMap((h) => {
@@ -360,7 +373,7 @@ function source(v: Variant): string {
     return lines;
   });
 
-  const rowsPtr = R(v.cfg.rows).map((i) => `let qa${i} = pa${i} + oa;`);
+  const rowsPtr = R(nRowLoads).map((i) => `let qa${i} = pa${i} + oa;`);
   const colsPtr = hs.flatMap((h) =>
     bm === 'tex'
       ? []
@@ -787,10 +800,21 @@ function variantOf(p: GemmProblem): Variant {
   const bt = textureB(p, base.body);
   // With cheap B loads, larger tiles win: 24 rows × 64 columns (bench/gemm-variants.ts st3.2 vs st2.1/2.2;
   // the two big seed conv layers, fwd+bwd: 268–288 ms vs 276–298 with st2.2).
-  const cfg = bt && !p.config ? { ...base, rows: 3, h: p.N > 32 ? 2 : 1, btex: true } : { ...base, btex: bt };
+  const tcfg =
+    bt && !p.config ? { ...base, rows: 3, h: p.N > 32 ? 2 : 1, btex: true } : { ...base, btex: bt };
+  const am0 = aMode(p, tcfg.body);
+  // Up to 16 rows, half of the lanes' m4 loads would go unused: 16×25088×64 (B with a column split) took
+  // 3.3–3.6 ms with m4 against 2.8–2.9 with scalar A, 16×64×196×128 the same (3 pairs).
+  const am = am0 === 'm4' && !p.config && p.M <= 16 ? 'scalar' : am0;
+  // A read 4 rows per lane (m4) fills all 8 lanes' loads with 32 rows × 32 columns (rows 4, h 1). Measured
+  // (lavapipe, 2-core EPYC, 2026-12-05, medians of 7): 400×784×128 (B from storage) 2.05–2.2 ms against
+  // 3.3–4.9 with rows 2, whose lanes 4–7 load rows the tile does not use; 1024×128×6272 (B texture) 35.2–35.5
+  // against 37.1–38.9 with 32×64 tiles and 37.8–41.9 with 24×64; 784×400×128 (texture) 2.06–2.18 against
+  // 2.42–2.48 and 2.08.
+  const cfg = am === 'm4' && !p.config ? { ...tcfg, rows: 4, h: 1 } : tcfg;
   return {
     cfg,
-    am: aMode(p),
+    am,
     bm: bt ? 'tex' : bMode(p),
     cm: cMode(p),
     splitA: splitLevels(p.a),
