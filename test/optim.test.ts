@@ -126,6 +126,28 @@ t('optimizer state round-trips through stateDict()', async () => {
   for (const p of [...a, ...b, ...c]) p.dispose();
 });
 
+t('Adam amsgrad: a NaN gradient reaches max_exp_avg_sq (torch.maximum keeps NaN)', async () => {
+  const p = new Parameter(tensor([1, 2, 3, 4, 5]));
+  const o = new Adam([p], { lr: 0.1, amsgrad: true });
+  p.grad = tensor([1, 1, 1, 1, 1]);
+  o.step();
+  p.grad.dispose();
+  p.grad = tensor([1, -1, 4, 1, 1]).sqrt(); // [1, NaN, 2, 1, 1]
+  o.step();
+  const vmax = await o.stateDict().tensors.get('state.0.max_exp_avg_sq')!.toArray();
+  assert.ok(Number.isNaN(vmax[1]!), `NaN kept, got ${vmax[1]}`);
+  // The other lanes of the same vec4 keep max(v̂, v): (1 − β2)·(0.999 + 1) for g = 1, and for g = 2
+  // (1 − β2)·(0.999 + 4).
+  R.assertClose([vmax[0]!, vmax[2]!, vmax[4]!], [0.001 * 1.999, 0.001 * 4.999, 0.001 * 1.999], {
+    what: 'finite lanes',
+    rtol: 1e-4,
+  });
+  assert.ok(Array.from(await p.toArray()).some(Number.isNaN), 'the parameter goes NaN too');
+  p.grad.dispose();
+  o.dispose();
+  p.dispose();
+});
+
 t('clipGradNorm scales to maxNorm and returns the norm; clipGradValue clamps', async () => {
   const p = new Parameter(tensor([1, 2]));
   const q = new Parameter(tensor([[2]]));

@@ -11,6 +11,7 @@ import {
   full,
   grid,
   keep,
+  keepNan4,
   kernelFor,
   limits,
   MAIN_1D,
@@ -314,7 +315,7 @@ const adamSource = (amsgrad: boolean) => (P: number) =>
         let vj = u.b2 * v${k}[jj] + (1.0 - u.b2) * gj * gj;
         m${k}[jj] = mj;
         v${k}[jj] = vj;
-        ${amsgrad ? `let vv = max(vmax${k}[jj], vj); vmax${k}[jj] = vv;` : 'let vv = vj;'}
+        ${amsgrad ? `let vm = vmax${k}[jj]; let vv = ${keepNan4('vm', keepNan4('vj', 'max(vm, vj)'))}; vmax${k}[jj] = vv;` : 'let vv = vj;'}
         let denom = sqrt(vv) / u.bc2sqrt + u.eps;
         p${k}[jj] = pj - (u.lr / u.bc1) * mj / denom;`,
   );

@@ -15,6 +15,7 @@ export {
   type Kernel,
   // Low-level kernel API for packages that add fused kernels (optimizers, losses).
   keepNan,
+  keepNan4,
   kernel,
   kernelFor,
   limits,
