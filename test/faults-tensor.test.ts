@@ -137,4 +137,37 @@ for (const [where, first] of [
     },
   );
 
+t(
+  'device lost, then acquireDevice() again: old tensors say so, training runs on the new device',
+  async () => {
+    const { code, signal, json } = await runFixture('faults/device-lost.ts', ['recover'], {
+      timeoutMs: 90_000,
+    });
+    const by = new Map((json as (Line & Record<string, unknown>)[]).map((l) => [l.what, l]));
+    assert.is(by.get('op after loss')?.error, LOST);
+    assert.is(by.get('acquireDevice')?.ok, true, String(by.get('acquireDevice')?.error));
+    const mem = by.get('memory after acquire')!;
+    assert.equal([mem.bytesInUse, mem.bytesPooled], [0, 0], 'the new device starts with no buffers counted');
+    for (const [what, op] of [
+      ['old tensor', 'add'],
+      ['old module', 'reshape'],
+    ] as const) {
+      const l = by.get(what);
+      assert.is(l?.ok, false, `${what} did not fail`);
+      assert.match(
+        String(l?.error),
+        new RegExp(`^${op}: tensor #\\d+ \\[\\d+,\\d+\\] was made on an earlier WebGPU device`),
+      );
+    }
+    assert.is(by.get('dispose old')?.ok, true, 'disposing old tensors is harmless');
+    assert.is(by.get('train on the new device')?.ok, true, String(by.get('train on the new device')?.error));
+    const losses = by.get('losses') as unknown as { first: number; last: number };
+    assert.ok(losses.last < 0.5 * losses.first, `training converges (${losses.first} → ${losses.last})`);
+    assert.is(by.get('new op')?.ok, true);
+    assert.ok(by.has('end'));
+    assert.is(signal, null);
+    assert.is(code, 0);
+  },
+);
+
 t.run();

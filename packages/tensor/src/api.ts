@@ -20,6 +20,7 @@ export {
   kernelFor,
   limits,
   MAIN_1D,
+  onDeviceChange,
   type ProfileEntry,
   profileReport,
   resetPeakMemory,

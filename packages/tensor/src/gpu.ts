@@ -23,8 +23,14 @@ let currentOp: string | null = null;
 let lostReason: string | null = null;
 let pendingError: string | null = null;
 
-/** Installs the device every later op runs on (Node: done by `device-node.ts` when the package loads). */
+/**
+ * Installs the device every later op runs on (Node: done by `device-node.ts` when the package loads). Installing
+ * another device (e.g. `acquireDevice()` again after a device loss) drops everything made on the previous one:
+ * pipelines, pooled buffers, bind groups, per-device checks (`onDeviceChange`); tensors made on it can only be
+ * disposed (any other use names the op and says so), and memory() counts the new device from zero.
+ */
 export function setDevice(device: GPUDevice, adapter: AdapterSummary): void {
+  if (rt && rt.device !== device) dropDeviceState();
   rt = {
     device,
     adapter,
@@ -40,6 +46,58 @@ export function setDevice(device: GPUDevice, adapter: AdapterSummary): void {
     const ops = currentOp ?? (batch.ops.length ? batch.ops.join(', ') : lastOps.join(', '));
     pendingError ??= `WebGPU error in op(s) [${ops}]: ${ev.error.message}`;
   };
+}
+
+// Per-device caches in other modules (kernel tables, the GEMM self-check, measured peaks) register their reset.
+const deviceHooks: (() => void)[] = [];
+/** Calls `reset` whenever setDevice installs a different device (for module-level caches of GPU objects). */
+export function onDeviceChange(reset: () => void): void {
+  deviceHooks.push(reset);
+}
+/** Bumped by every device change; buffers and scratch textures carry the generation they were made in. */
+let generation = 0;
+
+function dropDeviceState(): void {
+  // Work already encoded for the old device is submitted if it still can be (a pending readback then resolves).
+  if (!lostReason)
+    try {
+      flush();
+    } catch {
+      // the old device is gone: its batch is dropped below
+    }
+  const destroy = (o: { destroy(): void }) => {
+    try {
+      o.destroy();
+    } catch {
+      // already destroyed with its device
+    }
+  };
+  try {
+    batch.pass?.end();
+  } catch {
+    // an encoder of a destroyed device
+  }
+  batch.pass = null;
+  batch.encoder = null;
+  batch.uniformBytes = 0;
+  if (batch.uniformBuffer) destroy(batch.uniformBuffer);
+  batch.uniformBuffer = null;
+  batch.ops = [];
+  batch.afterSubmit = [];
+  for (const list of pool.values()) list.forEach(destroy);
+  pool.clear();
+  for (const list of texPool.values()) for (const t of list) destroy(t.texture);
+  texPool.clear();
+  readPool.splice(0).forEach(destroy);
+  pipelines.clear();
+  byKey.clear();
+  bindGroups = newBindGroupNode();
+  bindGroupCount = 0;
+  prof = null;
+  Object.assign(stats, { buffersInUse: 0, bytesInUse: 0, buffersPooled: 0, bytesPooled: 0, peakBytes: 0 });
+  generation++;
+  pendingError = null;
+  for (const f of deviceHooks) f();
 }
 
 export function runtime(): Runtime {
@@ -168,7 +226,10 @@ export function allocBuffer(bytes: number, what?: () => string): GPUBuffer {
   const cls = Math.min(sizeClass(bytes), Math.max(bytes, limit - (limit % 4)));
   return take(pool, cls, cls, () => {
     const b = device.createBuffer({ size: cls, usage: STORAGE_USAGE }) as SizedBuffer;
-    if (Object.isExtensible(b)) b[BUFFER_SIZE] = cls; // else freeBuffer asks b.size
+    if (Object.isExtensible(b)) {
+      b[BUFFER_SIZE] = cls; // else freeBuffer asks b.size
+      b[BUFFER_GEN] = generation;
+    }
     return b;
   });
 }
@@ -176,9 +237,25 @@ export function allocBuffer(bytes: number, what?: () => string): GPUBuffer {
 // A pooled buffer's size, kept on the object: Dawn's `size` getter is a native call (0.074 µs in a loop, bench:host;
 // in a training step's profile ≈ 60 µs per MLP VAE step sat in native code under freeBuffer, gone since).
 const BUFFER_SIZE = Symbol('wgrad.bufferSize');
-type SizedBuffer = GPUBuffer & { [BUFFER_SIZE]?: number };
+const BUFFER_GEN = Symbol('wgrad.bufferGeneration');
+type SizedBuffer = GPUBuffer & { [BUFFER_SIZE]?: number; [BUFFER_GEN]?: number };
+
+/** Whether a pooled buffer belongs to the device installed now (false once setDevice installed another). */
+export function onCurrentDevice(buf: GPUBuffer): boolean {
+  const g = (buf as SizedBuffer)[BUFFER_GEN];
+  return g === undefined || g === generation;
+}
 
 export function freeBuffer(buf: GPUBuffer): void {
+  if (!onCurrentDevice(buf)) {
+    // Made on a device that setDevice has replaced: not pooled, not counted.
+    try {
+      buf.destroy();
+    } catch {
+      // destroyed with its device
+    }
+    return;
+  }
   const size = (buf as SizedBuffer)[BUFFER_SIZE] ?? buf.size;
   give(pool, size, size, buf);
 }
@@ -191,6 +268,7 @@ export interface ScratchTexture {
   binding: TextureBinding;
   bytes: number;
   key: string;
+  generation: number;
 }
 /** A texture view as a `dispatch` binding (in place of a storage buffer). */
 export class TextureBinding {
@@ -208,11 +286,12 @@ export function allocTexture(width: number, height: number): ScratchTexture {
       format: 'rgba32float',
       usage: TEXTURE_USAGE,
     });
-    return { texture, binding: new TextureBinding(texture.createView()), bytes, key };
+    return { texture, binding: new TextureBinding(texture.createView()), bytes, key, generation };
   });
 }
 
 export function freeTexture(t: ScratchTexture): void {
+  if (t.generation !== generation) return void t.texture.destroy();
   give(texPool, t.key, t.bytes, t);
 }
 

@@ -12,6 +12,7 @@ import {
   grid,
   kernelFor,
   MAIN_1D,
+  onDeviceChange,
   type ProfileEntry,
   sync,
 } from './gpu.js';
@@ -89,6 +90,9 @@ async function best(run: () => void, n: number, reps: number): Promise<number> {
 }
 
 let peaks: Promise<Peaks> | null = null;
+onDeviceChange(() => {
+  peaks = null;
+});
 
 /**
  * Measures the adapter's peak GFLOP/s and GB/s once per process (later calls return the same promise).

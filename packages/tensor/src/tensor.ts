@@ -1,6 +1,6 @@
 // The Tensor class: contiguous GPU storage, shape/dtype, reverse-mode autodiff tape, disposal and scopes.
 // Ops live in ./ops; the methods here are thin PyTorch-style aliases for them.
-import { allocBuffer, bufferStats, freeBuffer, readBuffer, writeBuffer } from './gpu.js';
+import { allocBuffer, bufferStats, freeBuffer, onCurrentDevice, readBuffer, writeBuffer } from './gpu.js';
 import * as E from './ops/elementwise.js';
 import * as L from './ops/linalg.js';
 import * as M from './ops/movement.js';
@@ -126,6 +126,10 @@ export class Tensor {
   storage(op = 'op'): Storage {
     if (!this.storage_)
       throw new Error(`${op}: tensor #${this.id} ${fmtShape(this.shape)} was used after dispose()`);
+    if (!onCurrentDevice(this.storage_.buffer))
+      throw new Error(
+        `${op}: tensor #${this.id} ${fmtShape(this.shape)} was made on an earlier WebGPU device (setDevice or acquireDevice installed another since); make it again, e.g. from a checkpoint`,
+      );
     return this.storage_;
   }
   buffer(op = 'op'): GPUBuffer {

@@ -10,6 +10,7 @@ import {
   keepNan2,
   kernelFor,
   MAIN_1D,
+  onDeviceChange,
   type UWord,
   writeBuffer,
 } from '../gpu.js';
@@ -162,6 +163,7 @@ const F0 = f32(0);
 // Kernels by (prelude, expr, the rest): the long strings are map keys as they are (their hash is computed once
 // and kept by the string), where one concatenated key had to be flattened and hashed on every dispatch.
 const kernels = new Map<string, Map<string, Map<string, Kernel>>>();
+onDeviceChange(() => kernels.clear());
 function elementwiseKernel(
   name: string,
   expr: string,

@@ -6,6 +6,7 @@
 // float64 reference that walks the same strided descriptors. A body that fails is switched off for the
 // rest of the process (subgroup → storage B → blocked), so that a driver bug costs speed, not results.
 import { tensor } from '../creation.js';
+import { onDeviceChange } from '../gpu.js';
 import { precompile, recordKernels } from '../precompile.js';
 import { randomRef } from '../reference.js';
 import { Tensor } from '../tensor.js';
@@ -18,6 +19,7 @@ import {
   gemmTexture,
   type MatDesc,
   pickConfig,
+  resetGemmPaths,
   setGemmBody,
   setGemmTexture,
   splitKOf,
@@ -433,7 +435,12 @@ export async function verifyGemm(): Promise<GemmCheck[]> {
 }
 
 let once: Promise<GemmCheck[]> | null = null;
-/** verifyGemm the first time it is called in this process; later calls return the same result. */
+// A new device is checked anew, with every path switched on again.
+onDeviceChange(() => {
+  once = null;
+  resetGemmPaths();
+});
+/** verifyGemm the first time it is called on this device; later calls return the same result. */
 export function verifyGemmOnce(): Promise<GemmCheck[]> {
   once ??= verifyGemm();
   return once;
