@@ -7,7 +7,8 @@
 // Row offsets are computed once per row outside the K loop; the loop only adds k·cs. Operands are read as
 // vec4 where the layout allows (`k4`: 4 consecutive k of one A row or B column; `f4`: 4 consecutive columns
 // of one B row; `m4`, subgroup body: 4 consecutive rows of one A column, i.e. a row-major Aᵀ such as a
-// weight gradient's im2col(x)ᵀ or a Linear's gyᵀ), else as scalars; the K loop walks 4 k per step (a guarded tail step when K % 4 ≠ 0).
+// weight gradient's im2col(x)ᵀ or a Linear's gyᵀ), else as scalars; the K loop walks 4 k per step (a guarded
+// tail step when K % 4 ≠ 0).
 //
 // Two bodies share these hooks:
 //  • `subgroup` — for CPU adapters with 8-wide subgroups (Mesa lavapipe): one workgroup = one subgroup of 8
