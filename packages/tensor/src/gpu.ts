@@ -65,13 +65,6 @@ function dropDeviceState(): void {
     } catch {
       // the old device is gone: its batch is dropped below
     }
-  const destroy = (o: { destroy(): void }) => {
-    try {
-      o.destroy();
-    } catch {
-      // already destroyed with its device
-    }
-  };
   try {
     batch.pass?.end();
   } catch {
@@ -80,21 +73,15 @@ function dropDeviceState(): void {
   batch.pass = null;
   batch.encoder = null;
   batch.uniformBytes = 0;
-  if (batch.uniformBuffer) destroy(batch.uniformBuffer);
+  if (batch.uniformBuffer) destroyQuietly(batch.uniformBuffer);
   batch.uniformBuffer = null;
   batch.ops = [];
   batch.afterSubmit = [];
-  for (const list of pool.values()) list.forEach(destroy);
-  pool.clear();
-  for (const list of texPool.values()) for (const t of list) destroy(t.texture);
-  texPool.clear();
-  readPool.splice(0).forEach(destroy);
+  dropPooled();
   pipelines.clear();
   byKey.clear();
-  bindGroups = newBindGroupNode();
-  bindGroupCount = 0;
   prof = null;
-  Object.assign(stats, { buffersInUse: 0, bytesInUse: 0, buffersPooled: 0, bytesPooled: 0, peakBytes: 0 });
+  Object.assign(stats, { buffersInUse: 0, bytesInUse: 0, peakBytes: 0 });
   generation++;
   pendingError = null;
   for (const f of deviceHooks) f();
@@ -246,16 +233,18 @@ export function onCurrentDevice(buf: GPUBuffer): boolean {
   return g === undefined || g === generation;
 }
 
-export function freeBuffer(buf: GPUBuffer): void {
-  if (!onCurrentDevice(buf)) {
-    // Made on a device that setDevice has replaced: not pooled, not counted.
-    try {
-      buf.destroy();
-    } catch {
-      // destroyed with its device
-    }
-    return;
+/** Destroys a buffer or texture whose device may already be gone (then there is nothing left to free). */
+function destroyQuietly(o: { destroy(): void }): void {
+  try {
+    o.destroy();
+  } catch {
+    // destroyed with its device
   }
+}
+
+export function freeBuffer(buf: GPUBuffer): void {
+  // Made on a device that setDevice has replaced: not pooled, not counted.
+  if (!onCurrentDevice(buf)) return destroyQuietly(buf);
   const size = (buf as SizedBuffer)[BUFFER_SIZE] ?? buf.size;
   give(pool, size, size, buf);
 }
@@ -291,21 +280,26 @@ export function allocTexture(width: number, height: number): ScratchTexture {
 }
 
 export function freeTexture(t: ScratchTexture): void {
-  if (t.generation !== generation) return void t.texture.destroy();
+  if (t.generation !== generation) return destroyQuietly(t.texture);
   give(texPool, t.key, t.bytes, t);
 }
 
 /** Destroys every pooled (free) buffer and scratch texture; buffers held by live tensors are untouched. */
 export function emptyCache(): void {
   flush();
-  for (const list of pool.values()) for (const b of list) b.destroy();
+  dropPooled();
+}
+
+/** Destroys the pools (buffers, scratch textures, readback staging) and the bind groups that name them. */
+function dropPooled(): void {
+  for (const list of pool.values()) list.forEach(destroyQuietly);
   pool.clear();
-  for (const list of texPool.values()) for (const t of list) t.texture.destroy();
+  for (const list of texPool.values()) for (const t of list) destroyQuietly(t.texture);
   texPool.clear();
   bindGroups = newBindGroupNode();
   bindGroupCount = 0;
   // Idle readback staging buffers too (one as large as the largest tensor ever read stays otherwise).
-  for (const b of readPool.splice(0)) b.destroy();
+  readPool.splice(0).forEach(destroyQuietly);
   stats.buffersPooled = 0;
   stats.bytesPooled = 0;
 }

@@ -199,8 +199,19 @@ function aMode(p: GemmProblem, body: Body): AMode {
   const o = p.outer;
   const common = al(a.off) && al(o?.as ?? 0) && al(o?.as1 ?? 0) && alAll(a.bs);
   if (a.cs === 1 && p.K % 4 === 0 && common && al(a.rs) && al(ro(a)) && al(rq(a))) return 'k4';
-  // Aᵀ stored row-major (rows of A contiguous, e.g. a weight gradient's im2col(x)ᵀ): 4 rows per vec4.
-  if (body === 'subgroup' && a.rs === 1 && !a.split && p.M % 4 === 0 && common && al(a.cs)) return 'm4';
+  // Aᵀ stored row-major (rows of A contiguous, e.g. a weight gradient's im2col(x)ᵀ): 4 rows per vec4. Up to 16
+  // rows (unless a config asks), half of the lanes' m4 loads would go unused: 16×25088×64 (B with a column
+  // split) took 3.3–3.6 ms with m4 against 2.8–2.9 with scalar A, 16×64×196×128 the same (3 pairs).
+  if (
+    body === 'subgroup' &&
+    a.rs === 1 &&
+    !a.split &&
+    p.M % 4 === 0 &&
+    (p.M > 16 || p.config) &&
+    common &&
+    al(a.cs)
+  )
+    return 'm4';
   return 'scalar';
 }
 function bMode(p: GemmProblem): BMode {
@@ -803,10 +814,7 @@ function variantOf(p: GemmProblem): Variant {
   // the two big seed conv layers, fwd+bwd: 268–288 ms vs 276–298 with st2.2).
   const tcfg =
     bt && !p.config ? { ...base, rows: 3, h: p.N > 32 ? 2 : 1, btex: true } : { ...base, btex: bt };
-  const am0 = aMode(p, tcfg.body);
-  // Up to 16 rows, half of the lanes' m4 loads would go unused: 16×25088×64 (B with a column split) took
-  // 3.3–3.6 ms with m4 against 2.8–2.9 with scalar A, 16×64×196×128 the same (3 pairs).
-  const am = am0 === 'm4' && !p.config && p.M <= 16 ? 'scalar' : am0;
+  const am = aMode(p, tcfg.body);
   // A read 4 rows per lane (m4) fills all 8 lanes' loads with 32 rows × 32 columns (rows 4, h 1). Measured
   // (lavapipe, 2-core EPYC, 2026-12-05, medians of 7): 400×784×128 (B from storage) 2.05–2.2 ms against
   // 3.3–4.9 with rows 2, whose lanes 4–7 load rows the tile does not use; 1024×128×6272 (B texture) 35.2–35.5
