@@ -244,9 +244,11 @@ function destroyQuietly(o: { destroy(): void }): void {
 
 export function freeBuffer(buf: GPUBuffer): void {
   // Made on a device that setDevice has replaced: not pooled, not counted.
-  if (!onCurrentDevice(buf)) return destroyQuietly(buf);
-  const size = (buf as SizedBuffer)[BUFFER_SIZE] ?? buf.size;
-  give(pool, size, size, buf);
+  if (!onCurrentDevice(buf)) destroyQuietly(buf);
+  else {
+    const size = (buf as SizedBuffer)[BUFFER_SIZE] ?? buf.size;
+    give(pool, size, size, buf);
+  }
 }
 
 // Scratch textures (rgba32float, sampled + storage) for kernels that repack an operand to read it through
@@ -280,8 +282,8 @@ export function allocTexture(width: number, height: number): ScratchTexture {
 }
 
 export function freeTexture(t: ScratchTexture): void {
-  if (t.generation !== generation) return destroyQuietly(t.texture);
-  give(texPool, t.key, t.bytes, t);
+  if (t.generation !== generation) destroyQuietly(t.texture);
+  else give(texPool, t.key, t.bytes, t);
 }
 
 /** Destroys every pooled (free) buffer and scratch texture; buffers held by live tensors are untouched. */
