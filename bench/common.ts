@@ -333,7 +333,7 @@ export function runPythonJson<T>(
 /** The BLAS shared libraries torch loads (OpenBLAS, reference BLAS, …), for the bench header. */
 export function torchBlas(py: string): string {
   try {
-    return execFileSync(
+    const libs = execFileSync(
       py,
       [
         '-c',
@@ -341,6 +341,11 @@ export function torchBlas(py: string): string {
       ],
       { encoding: 'utf8' },
     ).trim();
+    // Debian's python3-torch alone runs on the reference BLAS, many times slower than OpenBLAS: say so in the
+    // header, since every ratio against PyTorch would then flatter us.
+    return /openblas/i.test(libs)
+      ? libs
+      : `${libs || 'none found'} — no OpenBLAS, so PyTorch runs on the slow reference BLAS (apt-get install libopenblas0-pthread)`;
   } catch {
     return 'unknown';
   }

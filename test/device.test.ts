@@ -11,11 +11,15 @@ import {
   limits,
   matmul,
   setDebug,
+  setUniformBinding,
+  staticUniforms,
   sync,
   type Tensor,
   tensor,
+  type UniformBinding,
 } from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
+import { cpuAdapter, setUniformHeapBytes } from '../packages/tensor/src/gpu.js';
 import { expectClose, fromRef, gpuSuite, R, randRef } from './helpers.js';
 
 const t = gpuSuite('device');
@@ -182,6 +186,100 @@ t(
     }
   },
 );
+
+/** Runs `f` with uniform blocks bound in `mode`, restoring the default afterwards. */
+async function withUniforms<T>(mode: UniformBinding, f: () => Promise<T>): Promise<T> {
+  const old = setUniformBinding(mode);
+  try {
+    return await f();
+  } finally {
+    setUniformBinding(old);
+  }
+}
+
+t(
+  'uniform blocks: static on CPU adapters, dynamic elsewhere; both bindings give identical results',
+  async () => {
+    assert.is(staticUniforms(), cpuAdapter(), 'auto binds statically exactly on CPU adapters');
+    assert.throws(
+      () => setUniformBinding('push' as UniformBinding),
+      /setUniformBinding: unknown mode 'push'/,
+    );
+    const a = randRef([37, 20], 40);
+    const b = randRef([20, 45], 41);
+    const run = async () => {
+      const out: number[][] = [];
+      // Twice the same sequence (the second time every static block is found again), then new scalars.
+      for (const s of [0.5, 0.5, -3]) {
+        const x = fromRef(a, { requiresGrad: true });
+        const y = matmul(x, fromRef(b)).mul(s).add(1).relu();
+        y.sum().backward();
+        out.push([...(await y.toArray())], [...(await x.grad!.toArray())]);
+      }
+      return out;
+    };
+    const dyn = await withUniforms('dynamic', async () => {
+      assert.is(staticUniforms(), false);
+      return run();
+    });
+    const stat = await withUniforms('static', async () => {
+      assert.is(staticUniforms(), true);
+      const created0 = dispatchStats().bindGroupsCreated;
+      const r = await run();
+      // The repeated sequence (second round) made no new bind group; the new scalar made a few.
+      const created = dispatchStats().bindGroupsCreated - created0;
+      assert.ok(created > 0, 'static blocks create bind groups');
+      return { r, created };
+    });
+    assert.equal(stat.r, dyn, 'static and dynamic uniform binding agree bit for bit');
+    // Seen again, the same sequence creates nothing new.
+    await withUniforms('static', async () => {
+      const c0 = dispatchStats().bindGroupsCreated;
+      const x = fromRef(a, { requiresGrad: true });
+      const y = matmul(x, fromRef(b)).mul(0.5).add(1).relu();
+      y.sum().backward();
+      await y.toArray();
+      assert.ok(dispatchStats().bindGroupsCreated - c0 <= stat.created, 'no more than the first run made');
+    });
+  },
+);
+
+t('static uniform blocks: words that change every submit rewrite a slot and keep its bind group', async () => {
+  await withUniforms('static', async () => {
+    const x = tensor([1, 2, 3]);
+    let created = 0;
+    for (let i = 1; i <= 12; i++) {
+      const c0 = dispatchStats().bindGroupsCreated;
+      const y = x.mul(i); // the same kernel and buffers each time (y's buffer returns to the pool)
+      assert.equal([...(await y.toArray())], [i, 2 * i, 3 * i], `x * ${i}`);
+      y.dispose();
+      if (i > 4) created += dispatchStats().bindGroupsCreated - c0;
+    }
+    assert.is(created, 0, 'after 4 slots, new words rewrite the least recently used one');
+  });
+});
+
+t('static uniform blocks: a full heap is flushed and reused without corrupting encoded work', async () => {
+  await withUniforms('static', async () => {
+    const align = limits().minUniformBufferOffsetAlignment;
+    setUniformHeapBytes(16 * Math.max(align, 256)); // 16 slots at most
+    try {
+      // 200 dependent adds with distinct scalars in one submit: far more distinct blocks than slots.
+      let y = tensor([1, 2, 3]);
+      let want = [1, 2, 3];
+      for (let i = 1; i <= 200; i++) {
+        const next = y.add(i * 0.25);
+        y.dispose();
+        y = next;
+        want = want.map((v) => Math.fround(v + Math.fround(i * 0.25)));
+      }
+      assert.equal([...(await y.toArray())], want);
+      y.dispose();
+    } finally {
+      setUniformHeapBytes(1 << 21);
+    }
+  });
+});
 
 t('waiting on the GPU leaves globalThis.setImmediate as it was', async () => {
   const before = globalThis.setImmediate;

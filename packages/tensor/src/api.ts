@@ -27,7 +27,10 @@ export {
   setDebug,
   setDevice,
   setProfiling,
+  setUniformBinding,
+  staticUniforms,
   sync,
+  type UniformBinding,
   type UWord,
 } from './gpu.js';
 export {

@@ -11,6 +11,7 @@ import {
   kernelFor,
   MAIN_1D,
   onDeviceChange,
+  staticUniforms,
   type UWord,
   writeBuffer,
 } from '../gpu.js';
@@ -162,8 +163,11 @@ const F0 = f32(0);
 
 // Kernels by (prelude, expr, the rest): the long strings are map keys as they are (their hash is computed once
 // and kept by the string), where one concatenated key had to be flattened and hashed on every dispatch.
-const kernels = new Map<string, Map<string, Map<string, Kernel>>>();
-onDeviceChange(() => kernels.clear());
+// One table per uniform binding (see setUniformBinding: a kernel's layout has it built in).
+const kernelTables = [0, 1].map(() => new Map<string, Map<string, Map<string, Kernel>>>());
+onDeviceChange(() => {
+  for (const t of kernelTables) t.clear();
+});
 function elementwiseKernel(
   name: string,
   expr: string,
@@ -172,6 +176,7 @@ function elementwiseKernel(
   outType: DType,
   prelude: string,
 ): Kernel {
+  const kernels = kernelTables[staticUniforms() ? 1 : 0]!;
   let byExpr = kernels.get(prelude);
   if (!byExpr) kernels.set(prelude, (byExpr = new Map()));
   let byRest = byExpr.get(expr);
