@@ -244,20 +244,23 @@ t(
   },
 );
 
-t('static uniform blocks: words that change every submit rewrite a slot and keep its bind group', async () => {
-  await withUniforms('static', async () => {
-    const x = tensor([1, 2, 3]);
-    let created = 0;
-    for (let i = 1; i <= 12; i++) {
-      const c0 = dispatchStats().bindGroupsCreated;
-      const y = x.mul(i); // the same kernel and buffers each time (y's buffer returns to the pool)
-      assert.equal([...(await y.toArray())], [i, 2 * i, 3 * i], `x * ${i}`);
-      y.dispose();
-      if (i > 4) created += dispatchStats().bindGroupsCreated - c0;
-    }
-    assert.is(created, 0, 'after 4 slots, new words rewrite the least recently used one');
-  });
-});
+t(
+  'static uniform blocks: words that change every submit rewrite a slot and keep its bind group',
+  async () => {
+    await withUniforms('static', async () => {
+      const x = tensor([1, 2, 3]);
+      let created = 0;
+      for (let i = 1; i <= 12; i++) {
+        const c0 = dispatchStats().bindGroupsCreated;
+        const y = x.mul(i); // the same kernel and buffers each time (y's buffer returns to the pool)
+        assert.equal([...(await y.toArray())], [i, 2 * i, 3 * i], `x * ${i}`);
+        y.dispose();
+        if (i > 4) created += dispatchStats().bindGroupsCreated - c0;
+      }
+      assert.is(created, 0, 'after 4 slots, new words rewrite the least recently used one');
+    });
+  },
+);
 
 t('static uniform blocks: a full heap is flushed and reused without corrupting encoded work', async () => {
   await withUniforms('static', async () => {
