@@ -5,7 +5,7 @@
 //
 //   npm run bench:train [-- --models mlp-vae,conv-vae,ae] [--images 10000] [--torch auto|off] [--rounds 5]
 //                        [--roofline conv-vae|off] [--isa native|avx2] [--memory-steps 1000] [--quick]
-//                        [--json out.json]
+//                        [--uniforms auto|dynamic|static] [--json out.json]
 //
 // Models (the seeds' architectures and losses):
 //   mlp-vae   PyTorch's VAE example, 784-400-20, BCE(sum) + KL
@@ -51,9 +51,12 @@ import {
   roofline,
   scope,
   setProfiling,
+  setUniformBinding,
   stack,
+  staticUniforms,
   sync,
   type Tensor,
+  type UniformBinding,
 } from '@wgrad/tensor';
 import { convVAE, mlpVAE, train, twoLayerAE, type VAE, vaeLoss } from '@wgrad/vae';
 import {
@@ -85,6 +88,10 @@ const opts = parseBenchArgs('usage: npm run bench:train -- [options]', {
     help: "'native', or 'avx2' to emulate an AVX2-only machine (see the top of the file)",
   },
   'memory-steps': { help: 'steps of the flat-memory check (default 1000; --quick: 200; 0: skip)' },
+  uniforms: {
+    default: 'auto',
+    help: "uniform binding: 'auto' (static on CPU adapters), 'dynamic' or 'static' (see setUniformBinding)",
+  },
 });
 const fail = (msg: string): never => {
   console.error(`bench/train: ${msg}`);
@@ -96,6 +103,9 @@ const rooflineModel = opts.roofline === 'off' ? null : (opts.roofline as ModelNa
 if (rooflineModel && !MODELS.includes(rooflineModel))
   fail(`--roofline must be a model (${MODELS.join(', ')}) or 'off', got '${opts.roofline}'`);
 if (opts.isa !== 'native' && opts.isa !== 'avx2') fail(`--isa must be 'native' or 'avx2', got '${opts.isa}'`);
+if (!['auto', 'dynamic', 'static'].includes(opts.uniforms!))
+  fail(`--uniforms must be 'auto', 'dynamic' or 'static', got '${opts.uniforms}'`);
+setUniformBinding(opts.uniforms as UniformBinding);
 const avx2 = opts.isa === 'avx2';
 // Mesa reads GALLIUM_OVERRIDE_CPU_CAPS when the driver loads (before this code runs): re-run with it set.
 if (avx2 && process.env.GALLIUM_OVERRIDE_CPU_CAPS !== 'avx') {
@@ -405,6 +415,9 @@ console.log(
   `- CPU: ${cpu.model}; avx2 ${yn(cpu.avx2)}, avx512f ${yn(cpu.avx512f)}${avx2 ? '; **AVX2 emulated** (--isa avx2: lavapipe GALLIUM_OVERRIDE_CPU_CAPS=avx, PyTorch ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell)' : ''}`,
 );
 console.log(packagesLine());
+console.log(
+  `- uniform blocks: ${staticUniforms() ? 'static offsets (uniform heap)' : 'dynamic offsets'} (--uniforms ${opts.uniforms})`,
+);
 console.log(
   `- data: first ${data.length} MNIST training images, batch ${batchSize}, Adam lr 1e-3; each side warms up, then ${rounds} rounds of ≥ ${MIN_SECONDS} s of whole steps, the sides in turn; median (range) of the rounds`,
 );
