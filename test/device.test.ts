@@ -10,6 +10,7 @@ import {
   kernel,
   limits,
   matmul,
+  scope,
   setDebug,
   setUniformBinding,
   staticUniforms,
@@ -19,7 +20,7 @@ import {
   type UniformBinding,
 } from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
-import { cpuAdapter, setUniformHeapBytes } from '../packages/tensor/src/gpu.js';
+import { cpuAdapter, flush, setUniformHeapBytes } from '../packages/tensor/src/gpu.js';
 import { expectClose, fromRef, gpuSuite, R, randRef } from './helpers.js';
 
 const t = gpuSuite('device');
@@ -207,16 +208,23 @@ t(
     );
     const a = randRef([37, 20], 40);
     const b = randRef([20, 45], 41);
+    // Rounds that dispose everything they make (the pool hands the same buffers back): the same scalar three
+    // times, then a new one. Returns the results and the bind groups each round created.
     const run = async () => {
       const out: number[][] = [];
-      // Twice the same sequence (the second time every static block is found again), then new scalars.
-      for (const s of [0.5, 0.5, -3]) {
-        const x = fromRef(a, { requiresGrad: true });
-        const y = matmul(x, fromRef(b)).mul(s).add(1).relu();
-        y.sum().backward();
-        out.push([...(await y.toArray())], [...(await x.grad!.toArray())]);
+      const created: number[] = [];
+      for (const s of [0.5, 0.5, 0.5, -3]) {
+        const c0 = dispatchStats().bindGroupsCreated;
+        await scope(async () => {
+          const x = fromRef(a, { requiresGrad: true });
+          const y = matmul(x, fromRef(b)).mul(s).add(1).relu();
+          y.sum().backward();
+          out.push([...(await y.toArray())], [...(await x.grad!.toArray())]);
+          x.grad!.dispose();
+        });
+        created.push(dispatchStats().bindGroupsCreated - c0);
       }
-      return out;
+      return { out, created };
     };
     const dyn = await withUniforms('dynamic', async () => {
       assert.is(staticUniforms(), false);
@@ -224,23 +232,14 @@ t(
     });
     const stat = await withUniforms('static', async () => {
       assert.is(staticUniforms(), true);
-      const created0 = dispatchStats().bindGroupsCreated;
-      const r = await run();
-      // The repeated sequence (second round) made no new bind group; the new scalar made a few.
-      const created = dispatchStats().bindGroupsCreated - created0;
-      assert.ok(created > 0, 'static blocks create bind groups');
-      return { r, created };
+      return run();
     });
-    assert.equal(stat.r, dyn, 'static and dynamic uniform binding agree bit for bit');
-    // Seen again, the same sequence creates nothing new.
-    await withUniforms('static', async () => {
-      const c0 = dispatchStats().bindGroupsCreated;
-      const x = fromRef(a, { requiresGrad: true });
-      const y = matmul(x, fromRef(b)).mul(0.5).add(1).relu();
-      y.sum().backward();
-      await y.toArray();
-      assert.ok(dispatchStats().bindGroupsCreated - c0 <= stat.created, 'no more than the first run made');
-    });
+    assert.equal(stat.out, dyn.out, 'static and dynamic uniform binding agree bit for bit');
+    assert.ok(stat.created[0]! > 0, `static blocks create bind groups (${stat.created})`);
+    assert.is(stat.created[2], 0, `the third identical round finds every bind group (${stat.created})`);
+    assert.ok(stat.created[3]! > 0, `a new scalar needs new slots (${stat.created})`);
+    assert.is(dyn.created[2], 0, `dynamic offsets: the third round finds every bind group (${dyn.created})`);
+    assert.is(dyn.created[3], 0, `dynamic offsets: new words need no bind group (${dyn.created})`);
   },
 );
 
@@ -258,6 +257,36 @@ t(
         if (i > 4) created += dispatchStats().bindGroupsCreated - c0;
       }
       assert.is(created, 0, 'after 4 slots, new words rewrite the least recently used one');
+    });
+  },
+);
+
+t(
+  'static uniform blocks: slots rewritten while earlier submits may still run keep their results',
+  async () => {
+    await withUniforms('static', async () => {
+      const x = tensor([1, 2, 3]);
+      const kept: Tensor[] = [];
+      const c0 = dispatchStats().bindGroupsCreated;
+      const s0 = dispatchStats().submits;
+      // Each round: the same mul kernel on the same buffers (y's buffer returns to the pool) with a new scalar,
+      // copied out, then submitted without waiting; later rounds rewrite slots that submitted work read.
+      for (let i = 1; i <= 24; i++) {
+        const y = x.mul(i);
+        kept.push(y.add(0));
+        y.dispose();
+        flush();
+      }
+      assert.ok(dispatchStats().submits - s0 >= 24, 'one submit per round');
+      const got = await Promise.all(kept.map((k) => k.toArray()));
+      assert.equal(
+        got.map((g) => [...g]),
+        kept.map((_, j) => [1, 2, 3].map((v) => v * (j + 1))),
+      );
+      // The mul node stops growing at 4 slots; the add's words never change.
+      assert.ok(dispatchStats().bindGroupsCreated - c0 <= 4 + 24, 'bounded bind groups');
+      for (const k of kept) k.dispose();
+      x.dispose();
     });
   },
 );

@@ -137,9 +137,9 @@ export function setUniformBinding(mode: UniformBinding): UniformBinding {
       `setUniformBinding: unknown mode '${String(mode)}' (expected 'auto', 'dynamic' or 'static')`,
     );
   const old = uniformBinding;
+  if (rt) flush(); // encoded work keeps the bindings it was encoded with (and a failed flush changes nothing)
   uniformBinding = mode;
   if (rt) {
-    flush(); // encoded work keeps the bindings it was encoded with
     rt.staticUniforms = mode === 'static' || (mode === 'auto' && cpuAdapter(rt.adapter));
     selectKernelMaps();
   }
@@ -420,10 +420,18 @@ export function setRecorder(r: ((name: string, code: string) => void) | null): v
   recorder = r;
 }
 
-/** The pipeline descriptor for `code` on `device`: its explicit layout when the bindings allow one, else 'auto'. */
-export function describePipeline(device: GPUDevice, name: string, code: string) {
+/**
+ * The pipeline descriptor for `code` on `device`: its explicit layout when the bindings allow one, else 'auto'.
+ * `staticUniform`: the layout binds the uniform block at a static offset (see `UniformBinding`).
+ */
+export function describePipeline(
+  device: GPUDevice,
+  name: string,
+  code: string,
+  staticUniform = runtime().staticUniforms,
+) {
   const module = device.createShaderModule({ code, label: name });
-  const entries = layoutEntries(code);
+  const entries = layoutEntries(code, !staticUniform);
   const explicit = entries && device.createBindGroupLayout({ entries, label: name });
   const desc: GPUComputePipelineDescriptor = {
     layout: explicit ? device.createPipelineLayout({ bindGroupLayouts: [explicit] }) : 'auto',
@@ -438,6 +446,7 @@ function addKernel(
   code: string,
   pipeline: GPUComputePipeline,
   explicit: GPUBindGroupLayout | null,
+  staticUniform: boolean,
 ) {
   const k = {
     name,
@@ -445,10 +454,10 @@ function addKernel(
     pipeline,
     layout: explicit ?? pipeline.getBindGroupLayout(0),
     cached: explicit !== null,
-    staticUniforms: explicit !== null && runtime().staticUniforms,
+    staticUniforms: explicit !== null && staticUniform,
     id: kernelIds++,
   };
-  pipelines.set(code, k);
+  kernelMaps[staticUniform ? 1 : 0]!.pipelines.set(code, k);
   return k;
 }
 
@@ -460,11 +469,11 @@ export function kernel(name: string, code: string): Kernel {
     recorder(name, code);
     return { name, code, pipeline: null!, layout: null!, cached: false, staticUniforms: false, id: -1 };
   }
-  const { device } = runtime();
+  const { device, staticUniforms } = runtime();
   currentOp = name;
   try {
-    const { desc, explicit } = describePipeline(device, name, code);
-    return addKernel(name, code, device.createComputePipeline(desc), explicit);
+    const { desc, explicit } = describePipeline(device, name, code, staticUniforms);
+    return addKernel(name, code, device.createComputePipeline(desc), explicit, staticUniforms);
   } finally {
     currentOp = null;
   }
@@ -475,12 +484,16 @@ export function kernel(name: string, code: string): Kernel {
  * GPU the driver compiles here, on other threads; lavapipe compiles at the first dispatch instead.
  */
 export async function kernelAsync(name: string, code: string): Promise<Kernel> {
-  const have = pipelines.get(code);
+  // The uniform binding is read once: setUniformBinding() during the await must not mix a layout of one mode
+  // into the other mode's map.
+  const { device, staticUniforms } = runtime();
+  const map = kernelMaps[staticUniforms ? 1 : 0]!.pipelines;
+  const have = map.get(code);
   if (have) return have;
-  const { device } = runtime();
-  const { desc, explicit } = describePipeline(device, name, code);
+  const { desc, explicit } = describePipeline(device, name, code, staticUniforms);
   const pipeline = await device.createComputePipelineAsync(desc);
-  return pipelines.get(code) ?? addKernel(name, code, pipeline, explicit);
+  if (runtime().device !== device) throw new Error(`${name}: the device changed while its pipeline compiled`);
+  return map.get(code) ?? addKernel(name, code, pipeline, explicit, staticUniforms);
 }
 
 /**
@@ -580,7 +593,9 @@ export const i32 = (v: number): UWord => ({ i: v });
 
 /**
  * Encodes one compute dispatch. Binding 0 is the uniform block (when `uniforms` is non-empty), then the
- * storage buffers (or texture views) in the order given. The uniform words are packed into this submit's uniform buffer.
+ * storage buffers (or texture views) in the order given. The uniform words are packed into this submit's
+ * uniform buffer (bound at a dynamic offset) or, for kernels with static uniform binding, into a slot of the
+ * uniform heap.
  */
 export function dispatch(
   k: Kernel,
@@ -646,8 +661,9 @@ export function dispatch(
 
 // Bind groups of kernels with explicit layouts are cached by (kernel, uniform size, resources): a training
 // step binds the same pooled buffers step after step, and createBindGroup costs ≈ 19 µs in Dawn's Node
-// binding (≈ 0.1 µs for the lookup). The uniform block is bound at a dynamic offset into the one uniform
-// buffer. `emptyCache` (which destroys pooled buffers) clears the cache; it is also bounded.
+// binding (≈ 0.1 µs for the lookup). The uniform block is bound at a dynamic offset into the submit's uniform
+// buffer, or (static uniform binding) each block has a slot and a bind group of its own in the node's `slots`,
+// see `staticBindGroup`. `emptyCache` (which destroys pooled buffers) clears the cache; it is also bounded.
 // The cache is a trie keyed by numbers (kernel id, uniform bytes, then each resource's id): a lookup allocates
 // nothing, where a string key cost a few hundred bytes and a hash of a fresh string per dispatch.
 interface BindGroupNode {
@@ -721,18 +737,21 @@ function bindGroupNode(k: Kernel, uniformBytes: number, buffers: readonly (GPUBu
 // Static uniform binding. Binding a uniform block at a dynamic offset costs lavapipe ≈ 40–60 µs of GPU time
 // per dispatch, several times what the dispatch itself costs when it is small (a 256-element add took 90 µs
 // per dispatch with a dynamic offset, 45 µs bound statically; a bare dispatch ≈ 20–30 µs). So on CPU adapters
-// explicit-layout kernels bind their block at a static offset: each (kernel, resources) keeps up to
-// SLOTS_PER_NODE slots in a persistent uniform heap, each with its words and a bind group of its own, found
-// again by the words' hash. A training step repeats its dispatches with the same words step after step, so
-// from the second step on they find their bind groups; words that change every step (Adam's step count, the
-// RNG's counter) rewrite the least recently used slot of their node that no unsubmitted work reads (the
+// explicit-layout kernels bind their block at a static offset: each (kernel, resources) keeps slots in a
+// persistent uniform heap, each with its words and a bind group of its own, found again by the words' hash.
+// A training step repeats its dispatches with the same words step after step, so from the second step on
+// they find their bind groups; words that change every step (Adam's step count, the RNG's counter) rewrite,
+// once the node has SLOTS_PER_NODE slots, the least recently used slot that no unsubmitted work reads (the
 // write reaches the GPU at the next flush, after the work submitted before it), keeping its bind group: no
-// growth, no new bind group. A full heap or cache is flushed, then emptied.
+// growth, no new bind group. A node grows past SLOTS_PER_NODE only while all its slots are read by
+// unsubmitted work (the same kernel and resources dispatched with different words within one submit: at most
+// MAX_OPS_PER_SUBMIT). A full heap or cache is flushed, then emptied.
 const SLOTS_PER_NODE = 4;
 const heap = {
   bytes: 1 << 21,
   buffer: null as GPUBuffer | null,
-  mirror: new Uint32Array((1 << 21) / 4),
+  /** The heap's contents on the host (allocated at the first static dispatch: GPUs never need it). */
+  mirror: null as Uint32Array | null,
   /** Bytes in use; new slots in [dirty, top) are written at the next flush, rewritten ones from `rewritten`. */
   top: 0,
   dirty: 0,
@@ -748,22 +767,26 @@ function resetHeap(): void {
 }
 /** Tests: resizes the uniform heap (2 MiB by default), emptying it and the bind-group cache. */
 export function setUniformHeapBytes(bytes: number): void {
+  if (!Number.isInteger(bytes) || bytes < 256 || bytes % 256 || bytes > 1 << 28)
+    throw new Error(`setUniformHeapBytes: ${bytes} is not a multiple of 256 bytes in [256, 2^28]`);
   flush();
   if (heap.buffer) destroyQuietly(heap.buffer);
   heap.buffer = null;
   heap.bytes = bytes;
-  heap.mirror = new Uint32Array(bytes / 4);
+  heap.mirror = null;
   resetHeap();
   bindGroups = newBindGroupNode();
   bindGroupCount = 0;
 }
 /** Writes the new and rewritten slots (before the submit that reads them). */
 function writeHeap(device: GPUDevice): void {
+  const mirror = heap.mirror;
+  if (!mirror) return; // no static dispatch yet
   if (heap.top > heap.dirty)
-    device.queue.writeBuffer(heapBuffer(), heap.dirty, heap.mirror.buffer, heap.dirty, heap.top - heap.dirty);
+    device.queue.writeBuffer(heapBuffer(), heap.dirty, mirror.buffer, heap.dirty, heap.top - heap.dirty);
   heap.dirty = heap.top;
   for (const slot of heap.rewritten)
-    device.queue.writeBuffer(heapBuffer(), slot.at, heap.mirror.buffer, slot.at, slot.words.length * 4);
+    device.queue.writeBuffer(heapBuffer(), slot.at, mirror.buffer, slot.at, slot.words.length * 4);
   heap.rewritten = [];
 }
 
@@ -778,6 +801,7 @@ function staticBindGroup(
   // FNV-1a over the words (their bit patterns), then an exact comparison.
   let h = 0x811c9dc5 ^ n;
   for (let i = 0; i < n; i++) h = Math.imul(h ^ uniformU32[base + i]!, 0x01000193);
+  const mirror = (heap.mirror ??= new Uint32Array(heap.bytes / 4));
   let node = bindGroupNode(k, bytes, buffers);
   const slots = (node.slots ??= []);
   let victim: UniformSlot | null = null;
@@ -793,9 +817,11 @@ function staticBindGroup(
     if (slot.used < submits && (!victim || slot.used < victim.used)) victim = slot;
   }
   if (victim && slots.length >= SLOTS_PER_NODE) {
-    // Rewrite a slot that no unsubmitted work reads; its bind group stays valid.
+    // Rewrite a slot that no unsubmitted work reads; its bind group stays valid. (Nodes are keyed by the
+    // block's padded size, so a slot may hold a different number of words: reallocated then.)
+    if (victim.words.length !== n) victim.words = new Uint32Array(n);
     for (let i = 0; i < n; i++) victim.words[i] = uniformU32[base + i]!;
-    heap.mirror.set(victim.words, victim.at / 4);
+    mirror.set(victim.words, victim.at / 4);
     if (victim.at < heap.dirty) heap.rewritten.push(victim);
     victim.hash = h;
     victim.used = submits;
@@ -813,7 +839,7 @@ function staticBindGroup(
     node.slots = [];
   }
   const words = uniformU32.slice(base, base + n);
-  heap.mirror.set(words, at / 4);
+  mirror.set(words, at / 4);
   heap.top = at + bytes;
   bindGroupsCreated++;
   bindGroupCount++;

@@ -120,14 +120,14 @@ export async function precompile(
     for (let i = next++; i < kernels.length; i = next++) {
       const k = kernels[i]!;
       if (own) {
-        await warmed(warmOn(d, k.pipeline, k.code, k.layout));
+        await warmed(warmOn(d, k.pipeline, k, k.layout));
         tick();
       } else {
         byHelper.push(k);
         await warmed(
           (async () => {
-            const pipeline = await d.createComputePipelineAsync(describePipeline(d, k.name, k.code).desc);
-            await warmOn(d, pipeline, k.code, null);
+            const { desc } = describePipeline(d, k.name, k.code, k.staticUniforms);
+            await warmOn(d, await d.createComputePipelineAsync(desc), k, null);
           })(),
         );
       }
@@ -135,7 +135,7 @@ export async function precompile(
   };
   await Promise.all([worker(device, true), ...helpers.map((d) => worker(d, false))]);
   for (const k of byHelper) {
-    await warmed(warmOn(device, k.pipeline, k.code, k.layout));
+    await warmed(warmOn(device, k.pipeline, k, k.layout));
     tick();
   }
   return { pipelines: total, ms: performance.now() - t0, warmupDevices: 1 + helpers.length };
@@ -176,10 +176,10 @@ const storageDummy = (d: GPUDevice, r: Dummies, i: number) =>
 async function warmOn(
   d: GPUDevice,
   pipeline: GPUComputePipeline,
-  code: string,
+  k: Kernel,
   layout: GPUBindGroupLayout | null,
 ) {
-  const entries = layoutEntries(code);
+  const entries = layoutEntries(k.code, !k.staticUniforms); // the kernel's own uniform binding
   if (!entries) return; // 'auto' layout: bindings unknown here; it compiles at its first real dispatch
   const r = dummiesOf(d);
   d.pushErrorScope('validation');
