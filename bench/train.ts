@@ -442,9 +442,12 @@ for (const name of models) {
   const torchErrors: string[] = [];
   let torchRss = 0;
   for (let r = 0; r < rounds; r++) {
-    process.stderr.write(`[bench/train] ${name}: round ${r + 1}/${rounds}\n`);
-    await ours.round();
-    if (!torchPy) continue;
+    process.stderr.write(`[bench/train] ${name}: round ${r + 1}/${rounds}: `);
+    process.stderr.write(`wgrad ${fmt(await ours.round())} samples/s`);
+    if (!torchPy) {
+      process.stderr.write('\n');
+      continue;
+    }
     for (const [tunedSide, out] of [
       [false, shipped],
       [true, tuned],
@@ -453,10 +456,12 @@ for (const name of models) {
       const t = runTorch(torchPy, name, tunedSide);
       if (typeof t === 'string') torchErrors.push(t);
       else {
+        process.stderr.write(`, PyTorch ${tunedSide ? 'tuned' : 'as installed'} ${fmt(t.samples_per_sec)}`);
         out.push(t.samples_per_sec);
         if (!tunedSide) torchRss = Math.max(torchRss, t.peak_rss_mb);
       }
     }
+    process.stderr.write('\n');
   }
   if (avx2) tuned.push(...shipped);
   const anatomy = await ours.anatomy();
