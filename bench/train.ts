@@ -127,6 +127,7 @@ const rounds = Math.max(1, positive('rounds', opts.rounds, opts.quick ? 2 : 5));
 const meta = benchMeta('train', opts);
 /** Each timed round lasts at least this long (every side). */
 const MIN_SECONDS = opts.quick ? 1 : 3;
+meta.timing = `${rounds} rounds per side, each ≥ ${MIN_SECONDS} s of whole training steps; median (range) of the rounds`;
 /** Isolated steps timed for the step anatomy (median): the host time of one step swings by tens of percent. */
 const ANATOMY_STEPS = opts.quick ? 8 : 24;
 
