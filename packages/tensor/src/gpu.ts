@@ -374,10 +374,12 @@ const kernelMaps = [0, 1].map(() => ({
   pipelines: new Map<string, Kernel>(),
   byKey: new Map<string, Kernel>(),
 }));
-let pipelines = kernelMaps[0]!.pipelines;
-let byKey = kernelMaps[0]!.byKey;
+/** The maps of kernels whose layouts bind the uniform block statically (or at a dynamic offset). */
+const kernelMapsFor = (staticUniform: boolean) => kernelMaps[staticUniform ? 1 : 0]!;
+let pipelines = kernelMapsFor(false).pipelines;
+let byKey = kernelMapsFor(false).byKey;
 function selectKernelMaps(): void {
-  const m = kernelMaps[rt?.staticUniforms ? 1 : 0]!;
+  const m = kernelMapsFor(rt?.staticUniforms ?? false);
   pipelines = m.pipelines;
   byKey = m.byKey;
 }
@@ -424,12 +426,7 @@ export function setRecorder(r: ((name: string, code: string) => void) | null): v
  * The pipeline descriptor for `code` on `device`: its explicit layout when the bindings allow one, else 'auto'.
  * `staticUniform`: the layout binds the uniform block at a static offset (see `UniformBinding`).
  */
-export function describePipeline(
-  device: GPUDevice,
-  name: string,
-  code: string,
-  staticUniform = runtime().staticUniforms,
-) {
+export function describePipeline(device: GPUDevice, name: string, code: string, staticUniform: boolean) {
   const module = device.createShaderModule({ code, label: name });
   const entries = layoutEntries(code, !staticUniform);
   const explicit = entries && device.createBindGroupLayout({ entries, label: name });
@@ -457,7 +454,7 @@ function addKernel(
     staticUniforms: explicit !== null && staticUniform,
     id: kernelIds++,
   };
-  kernelMaps[staticUniform ? 1 : 0]!.pipelines.set(code, k);
+  kernelMapsFor(staticUniform).pipelines.set(code, k);
   return k;
 }
 
@@ -487,7 +484,7 @@ export async function kernelAsync(name: string, code: string): Promise<Kernel> {
   // The uniform binding is read once: setUniformBinding() during the await must not mix a layout of one mode
   // into the other mode's map.
   const { device, staticUniforms } = runtime();
-  const map = kernelMaps[staticUniforms ? 1 : 0]!.pipelines;
+  const map = kernelMapsFor(staticUniforms).pipelines;
   const have = map.get(code);
   if (have) return have;
   const { desc, explicit } = describePipeline(device, name, code, staticUniforms);
