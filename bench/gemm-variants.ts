@@ -4,7 +4,9 @@
 //   node --conditions=source --import tsx bench/gemm-variants.ts [--shapes 128x784x400] [--configs 4x8w8x8,8x8w4x4] [--quick]
 //
 // A config is `sgG.H` (subgroup body: 8·G rows per workgroup, H vec4 column groups per lane; needs 8-wide
-// subgroups), `stG.H` (the same with B packed into a texture) or `blR.HwX.Y` (blocked body: R rows × 4·H columns per invocation, X×Y invocations).
+// subgroups), `stG.H` (the same with B packed into a texture), either with a `q` suffix for the k-by-k
+// multiply-add order the subgroup body had before 2026-12-06 (e.g. `sg2.1q`, the old default), or `blR.HwX.Y`
+// (blocked body: R rows × 4·H columns per invocation, X×Y invocations).
 import { matmul, rand, scope, sync } from '@wgrad/tensor';
 import { type GemmConfig, subgroup8 } from '../packages/tensor/src/ops/gemm.js';
 import { matmulWithConfig } from '../packages/tensor/src/ops/linalg.js';
@@ -41,15 +43,24 @@ async function timeCases(runs: Record<string, (n: number) => void>, reps: number
 const opts = parseBenchArgs('usage: bench/gemm-variants.ts [options]', {
   shapes: { default: '128x784x400,128x400x784,256x3136x128', help: 'MxKxN list' },
   configs: {
-    default: 'sg2.1,st2.1,st2.2,st3.1,st1.2,bl8.2w4x8,bl4.1w8x8,bl8.1w8x8',
+    default: 'sg2.1q,sg2.1,sg4.1,st3.2q,st3.2,st4.1,bl8.2w4x8,bl4.1w8x8',
     help: 'GEMM configs (sg…/st… skipped without 8-wide subgroups)',
   },
 });
 const parseCfg = (s: string): GemmConfig => {
-  const sg = /^s([gt])(\d+)\.(\d+)$/.exec(s);
-  if (sg) return { body: 'subgroup', rows: +sg[2]!, h: +sg[3]!, wgx: 8, wgy: 1, btex: sg[1] === 't' };
+  const sg = /^s([gt])(\d+)\.(\d+)(q)?$/.exec(s);
+  if (sg)
+    return {
+      body: 'subgroup',
+      rows: +sg[2]!,
+      h: +sg[3]!,
+      wgx: 8,
+      wgy: 1,
+      btex: sg[1] === 't',
+      order: sg[4] ? 'q' : 'row',
+    };
   const bl = /^bl(\d+)\.(\d+)w(\d+)x(\d+)$/.exec(s);
-  if (!bl) throw new Error(`bad config ${s} (expected sgG.H or blR.HwX.Y)`);
+  if (!bl) throw new Error(`bad config ${s} (expected sgG.H, stG.H, either with a q suffix, or blR.HwX.Y)`);
   return { body: 'blocked', rows: +bl[1]!, h: +bl[2]!, wgx: +bl[3]!, wgy: +bl[4]! };
 };
 const configs = opts

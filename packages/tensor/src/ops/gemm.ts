@@ -77,6 +77,12 @@ export interface GemmConfig {
   wgy: number;
   /** subgroup only: read B through a packed scratch texture (used when the problem allows it). */
   btex?: boolean;
+  /**
+   * subgroup only: the order of a 4-k step's multiply-adds, row by row ('row', the default: one row's
+   * accumulators are live at a time) or k by k across all rows ('q', the order before 2026-12-06; kept for
+   * bench/gemm-variants.ts). Each accumulator sums its products in the same order either way.
+   */
+  order?: 'row' | 'q';
 }
 
 export interface GemmProblem {
@@ -171,7 +177,10 @@ export function gemmBody(): Body {
 
 export function pickConfig(M: number, N: number): GemmConfig {
   const body = gemmBody();
-  if (body === 'subgroup') return { body, rows: M <= 8 ? 1 : 2, h: 1, wgx: 8, wgy: 1 };
+  // subgroup: up to 32 rows (4 groups of 8) per workgroup. With row-by-row multiply-adds (order 'row') 32×32
+  // tiles beat 16×32 (bench/gemm-variants.ts, lavapipe, 2-core EPYC, 2026-12-06, worker CPU time per call):
+  // 128×784×400 1.3–1.6×, 1568×2048×64 1.2×, 128×40×400 1.3×; at M = 16 rows 2 stays best.
+  if (body === 'subgroup') return { body, rows: M <= 8 ? 1 : M <= 16 ? 2 : 4, h: 1, wgx: 8, wgy: 1 };
   // blocked: 8×8 per invocation and 4×8 invocations (64×32 tiles); narrow outputs get fewer columns.
   if (N <= 4) return { body, rows: 8, h: 1, wgx: 1, wgy: 64 };
   if (N <= 32) return { body, rows: 8, h: 1, wgx: 8, wgy: 8 };
@@ -267,7 +276,7 @@ interface Variant {
 }
 
 const variantKey = (v: Variant) =>
-  `${v.cfg.body}.${v.cfg.rows}.${v.cfg.h}.${v.cfg.wgx}.${v.cfg.wgy}.${v.am}.${v.bm}.${v.cm}.${+v.splitA}.${+v.splitB}.${+v.splitC}.${+v.batched}.${+v.tail}.${v.bias ?? '-'}.${+v.relu}`;
+  `${v.cfg.body}.${v.cfg.rows}.${v.cfg.h}.${v.cfg.wgx}.${v.cfg.wgy}.${v.cfg.order ?? 'row'}.${v.am}.${v.bm}.${v.cm}.${+v.splitA}.${+v.splitB}.${+v.splitC}.${+v.batched}.${+v.tail}.${v.bias ?? '-'}.${+v.relu}`;
 
 function source(v: Variant): string {
   const { am, bm, cm } = v;
@@ -327,7 +336,9 @@ function source(v: Variant): string {
     );
   };
 
-  // One 4-k step: loads then multiply-adds.
+  // One 4-k step: loads then multiply-adds. The subgroup body goes row by row (order 'row'): lavapipe's
+  // LLVM keeps one row's 4·H accumulators in registers and spills the rest once per step, where k by k
+  // ('q') every accumulator was live at once and products were spilled too (bench/gemm-variants.ts sgG.Hq).
   const step = (guard: boolean) => {
     const out: string[] = [];
     for (const i of R(nRowLoads)) {
@@ -343,19 +354,34 @@ function source(v: Variant): string {
       const rows = bRows(h, guard);
       for (const q of qs) out.push(`let b${h}_${q} = ${rows[q]};`);
     }
-    for (const q of qs)
-      if (sub)
-        for (const g of R(v.cfg.rows))
-          for (const r of R(8)) {
-            const row = 8 * g + r; // m4: row 32t + 4l + c is component c of lane l's load t
-            const src = m4 ? `av${row >> 5}_${q}[${row & 3}], ${(row >> 2) & 7}u` : `av${g}[${q}], ${r}u`;
-            out.push(`{ let s = subgroupBroadcast(${src});`);
-            for (const h of hs) out.push(`  acc${8 * g + r}_${h} = acc${8 * g + r}_${h} + s * b${h}_${q};`);
-            out.push('}');
-          }
-      else
+    if (!sub) {
+      for (const q of qs)
         for (const i of R(rowsC))
           for (const h of hs) out.push(`acc${i}_${h} = acc${i}_${h} + av${i}[${q}] * b${h}_${q};`);
+      return out.join('\n      ');
+    }
+    // Row 8g + r is lane r's A value of group g; m4: row 32t + 4l + c is component c of lane l's load t.
+    const src = (g: number, r: number, q: number) => {
+      const row = 8 * g + r;
+      return m4 ? `av${row >> 5}_${q}[${row & 3}], ${(row >> 2) & 7}u` : `av${g}[${q}], ${r}u`;
+    };
+    const fma = (row: number, h: number, s: string, q: number) =>
+      `acc${row}_${h} = acc${row}_${h} + ${s} * b${h}_${q};`;
+    if ((v.cfg.order ?? 'row') === 'row')
+      for (const g of R(v.cfg.rows))
+        for (const r of R(8)) {
+          out.push(`{ ${qs.map((q) => `let s${q} = subgroupBroadcast(${src(g, r, q)});`).join(' ')}`);
+          for (const h of hs) for (const q of qs) out.push(`  ${fma(8 * g + r, h, `s${q}`, q)}`);
+          out.push('}');
+        }
+    else
+      for (const q of qs)
+        for (const g of R(v.cfg.rows))
+          for (const r of R(8)) {
+            out.push(`{ let s = subgroupBroadcast(${src(g, r, q)});`);
+            for (const h of hs) out.push(`  ${fma(8 * g + r, h, 's', q)}`);
+            out.push('}');
+          }
     return out.join('\n      ');
   };
 
