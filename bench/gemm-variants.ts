@@ -41,7 +41,10 @@ async function timeCases(runs: Record<string, (n: number) => void>, reps: number
 }
 
 const opts = parseBenchArgs('usage: bench/gemm-variants.ts [options]', {
-  shapes: { default: '128x784x400,128x400x784,256x3136x128', help: 'MxKxN list' },
+  shapes: {
+    default: '128x784x400,128x400x784,256x3136x128',
+    help: 'MxKxN list (a trailing t: A read transposed, as a weight gradient reads it)',
+  },
   configs: {
     default: 'sg2.1q,sg2.1,sg4.1,st3.2q,st3.2,st4.1,bl8.2w4x8,bl4.1w8x8',
     help: 'GEMM configs (sg…/st… skipped without 8-wide subgroups)',
@@ -69,9 +72,11 @@ const configs = opts
   .filter(([, c]) => c.body === 'blocked' || subgroup8());
 const rows: string[][] = [];
 for (const spec of opts.shapes!.split(',')) {
-  const [M, K, N] = spec.split('x').map(Number) as [number, number, number];
+  // A trailing `t` reads A as the transpose of a row-major (K, M) matrix (a weight gradient's gyᵀ or im2colᵀ).
+  const at = spec.endsWith('t');
+  const [M, K, N] = spec.replace(/t$/, '').split('x').map(Number) as [number, number, number];
   await scope(async () => {
-    const a = rand([M, K], { low: -1, high: 1 });
+    const a = at ? rand([K, M], { low: -1, high: 1 }).transpose() : rand([M, K], { low: -1, high: 1 });
     const b = rand([K, N], { low: -1, high: 1 });
     const ref = await matmul(a, b).toArray();
     const runs: Record<string, (iters: number) => void> = {
