@@ -270,13 +270,15 @@ interface Variant {
   /** B's column split (one level): column n at (n / P)·ro + (n % P)·cs (a row-split A after the narrow swap). */
   splitB: boolean;
   batched: boolean;
+  /** No outer sum (one term, j = 0): the kernel has no loop over terms. */
+  single: boolean;
   tail: boolean;
   bias: 'n' | 'm' | null;
   relu: boolean;
 }
 
 const variantKey = (v: Variant) =>
-  `${v.cfg.body}.${v.cfg.rows}.${v.cfg.h}.${v.cfg.wgx}.${v.cfg.wgy}.${v.cfg.order ?? 'row'}.${v.am}.${v.bm}.${v.cm}.${+v.splitA}.${+v.splitB}.${+v.splitC}.${+v.batched}.${+v.tail}.${v.bias ?? '-'}.${+v.relu}`;
+  `${v.cfg.body}.${v.cfg.rows}.${v.cfg.h}.${v.cfg.wgx}.${v.cfg.wgy}.${v.cfg.order ?? 'row'}.${v.am}.${v.bm}.${v.cm}.${+v.splitA}.${+v.splitB}.${+v.splitC}.${+v.batched}.${+v.single}.${+v.tail}.${v.bias ?? '-'}.${+v.relu}`;
 
 function source(v: Variant): string {
   const { am, bm, cm } = v;
@@ -489,7 +491,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     .flatMap((i) => hs.map((h) => `var acc${i}_${h} = vec4<f32>(0.0);`))
     .join('\n  ')}
   let kFull = u.K & ~3u;
-  for (var j = jBegin; j < jEnd; j = j + 1u) {
+  ${v.single ? '{\n    let j = 0u;' : 'for (var j = jBegin; j < jEnd; j = j + 1u) {'}
     let oa = (j / u.a.kw) * u.a.ks1 + (j % u.a.kw) * u.a.ks;
     let ob = (j / u.b.kw) * u.b.ks1 + (j % u.b.kw) * u.b.ks;${bm === 'tex' ? '\n    let tk = j * u.texK; // B texture rows of term j' : ''}
     ${rowsPtr.join('\n    ')}
@@ -856,6 +858,7 @@ function variantOf(p: GemmProblem): Variant {
     splitB: !!p.b.split,
     splitC: splitLevels(p.c),
     batched: (p.batch ?? []).length > 0,
+    single: !p.outer && !p.split,
     tail: p.K % 4 !== 0,
     bias: p.bias?.along ?? null,
     relu: p.act === 'relu',
