@@ -491,9 +491,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     .flatMap((i) => hs.map((h) => `var acc${i}_${h} = vec4<f32>(0.0);`))
     .join('\n  ')}
   let kFull = u.K & ~3u;
+  // Term j = (jq, jr) = (j / kw, j % kw), kept as counters (A and B share kw): divisions inside the loop
+  // cost lavapipe 8 scalar divl per term.
+  var jq = jBegin / u.a.kw;
+  var jr = jBegin % u.a.kw;
   ${v.single ? '{\n    let j = 0u;' : 'for (var j = jBegin; j < jEnd; j = j + 1u) {'}
-    let oa = (j / u.a.kw) * u.a.ks1 + (j % u.a.kw) * u.a.ks;
-    let ob = (j / u.b.kw) * u.b.ks1 + (j % u.b.kw) * u.b.ks;${bm === 'tex' ? '\n    let tk = j * u.texK; // B texture rows of term j' : ''}
+    let oa = jq * u.a.ks1 + jr * u.a.ks;
+    let ob = jq * u.b.ks1 + jr * u.b.ks;${bm === 'tex' ? '\n    let tk = j * u.texK; // B texture rows of term j' : ''}
     ${rowsPtr.join('\n    ')}
     ${colsPtr.join('\n    ')}
     var k = 0u;
@@ -511,6 +515,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }`
         : ''
     }
+    let wrap = jr + 1u == u.a.kw;
+    jr = select(jr + 1u, 0u, wrap);
+    jq = jq + select(0u, 1u, wrap);
   }
   ${writes.join('\n  ')}
 }`;
