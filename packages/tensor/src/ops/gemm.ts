@@ -753,8 +753,11 @@ ${MAIN_1D(64)} {
 // adapter's 2-D texture size (⌈N/4⌉ texels wide, K rounded up to 4 high). The pack costs about as much per
 // B value as 100–400 rows of multiply-adds, and its dispatch is not free, so only large problems with many
 // rows use it (bench/gemm-variants.ts: 128×784×400 and 784×128×32 are slower with it, 6272×1024×128 1.35×
-// faster).
-const TEX_MIN_ROWS = 512;
+// faster). Since the row-order step (2026-12-06) storage B caught up below 1024 rows: a Linear's weight
+// gradient 784×128×400 (A transposed) 1.69–2.46 ms from storage against 1.94–2.75 through the texture, and
+// 512×128×512 1.71–1.94 against 1.98–2.28; at 1024 rows and more the texture still wins or ties (1024×6272×128
+// with A transposed 52.7 against 72.0 ms, 25088×16×64 1.89 against 2.19, 1024×256×1024 a tie).
+const TEX_MIN_ROWS = 1024;
 const TEX_MIN_MACS = 1 << 24;
 /** Benches: whether the default choice reads B of a plain row-major M×K · K×N problem through a texture. */
 export function gemmUsesTexture(M: number, K: number, N: number): boolean {
