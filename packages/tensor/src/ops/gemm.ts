@@ -496,10 +496,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     .join('\n  ')}
   let kFull = u.K & ~3u;
   // Term j = (jq, jr) = (j / kw, j % kw), kept as counters (A and B share kw): divisions inside the loop
-  // cost lavapipe 8 scalar divl per term.
-  var jq = jBegin / u.a.kw;
-  var jr = jBegin % u.a.kw;
-  ${v.single ? '{\n    let j = 0u;' : 'for (var j = jBegin; j < jEnd; j = j + 1u) {'}
+  // cost lavapipe 8 scalar divl per term. One term (single): j = jq = jr = 0, no loop.
+  ${
+    v.single
+      ? '{\n    let j = 0u;\n    let jq = 0u;\n    let jr = 0u;'
+      : 'var jq = jBegin / u.a.kw;\n  var jr = jBegin % u.a.kw;\n  for (var j = jBegin; j < jEnd; j = j + 1u) {'
+  }
     let oa = jq * u.a.ks1 + jr * u.a.ks;
     let ob = jq * u.b.ks1 + jr * u.b.ks;${bm === 'tex' ? '\n    let tk = j * u.texK; // B texture rows of term j' : ''}
     ${rowsPtr.join('\n    ')}
@@ -519,9 +521,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }`
         : ''
     }
+${
+  v.single
+    ? ''
+    : `
     let wrap = jr + 1u == u.a.kw;
     jr = select(jr + 1u, 0u, wrap);
-    jq = jq + select(0u, 1u, wrap);
+    jq = jq + select(0u, 1u, wrap);`
+}
   }
   ${writes.join('\n  ')}
 }`;
