@@ -30,6 +30,8 @@ interface Variant {
   /** The loaded value's f32 count (0: no load). */
   floats: number;
   index: string;
+  /** Where the value lives (default storage): a uniform buffer (64 KiB) or an rgba32float texture (256 × 64). */
+  space?: 'uniform' | 'texture';
   /** The accumulated vec4, from the loaded value `v` (and the loop counter k). */
   use: string;
 }
@@ -41,6 +43,22 @@ const variants: Variant[] = [
   { name: 'vec4, lane', type: 'vec4<f32>', floats: 4, index: '(k * 8u + l) & 16383u', use: 'v' },
   { name: 'vec4, uniform', type: 'vec4<f32>', floats: 4, index: '(k * 8u + base) & 16383u', use: 'v' },
   {
+    name: 'vec4, lane, uniform buffer',
+    type: 'vec4<f32>',
+    floats: 4,
+    index: '(k * 8u + l) & 4095u',
+    use: 'v',
+    space: 'uniform',
+  },
+  {
+    name: 'vec4, lane, texture',
+    type: 'vec4<f32>',
+    floats: 4,
+    index: '(k * 8u + l) & 16383u',
+    use: 'v',
+    space: 'texture',
+  },
+  {
     name: 'mat4x4, lane',
     type: 'mat4x4<f32>',
     floats: 16,
@@ -49,16 +67,24 @@ const variants: Variant[] = [
   },
 ];
 
+const decl = (v: Variant) =>
+  v.space === 'uniform'
+    ? `@group(0) @binding(0) var<uniform> a: array<vec4<f32>, 4096>;`
+    : v.space === 'texture'
+      ? `@group(0) @binding(0) var a: texture_2d<f32>;`
+      : `@group(0) @binding(0) var<storage, read> a: array<${v.type}>;`;
+const load = (v: Variant, i: string) =>
+  v.space === 'texture' ? `textureLoad(a, vec2<u32>((${i}) & 255u, (${i}) >> 8u), 0)` : `a[${i}]`;
 const source = (v: Variant) => `
-@group(0) @binding(0) var<storage, read> a: array<${v.type}>;
+${decl(v)}
 @group(0) @binding(1) var<storage, read_write> o: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) w: vec3<u32>) {
   var s = vec4<f32>(0.0);
   let base = w.x * 64u;
-  let first = a[0u]; // keeps binding 0 in the 'auto' layout of the load-free variant
+  let first = ${load(v, '0u')}; // keeps binding 0 in the 'auto' layout of the load-free variant
   for (var k = 0u; k < ${K}u; k++) {
-    ${v.floats ? `let v = a[${v.index}];` : ''}
+    ${v.floats ? `let v = ${load(v, v.index)};` : ''}
     s += ${v.use};
   }
   o[w.x * 8u + l] = s.x + s.y + s.z + s.w + ${{ f32: 'first', 'vec4<f32>': 'first.x', 'mat4x4<f32>': 'first[0].x' }[v.type]};
@@ -66,7 +92,10 @@ fn main(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) w: vec3<
 
 const STORAGE = 0x80;
 const COPY_DST = 0x8;
+const UNIFORM = 0x40;
 const a = d.createBuffer({ size: 1 << 20, usage: STORAGE | COPY_DST });
+const ua = d.createBuffer({ size: 1 << 16, usage: UNIFORM | COPY_DST });
+const ta = d.createTexture({ size: [256, 64], format: 'rgba32float', usage: 0x4 /* TEXTURE_BINDING */ });
 const o = d.createBuffer({ size: G * 8 * 4, usage: STORAGE });
 const runs = variants.map((v) => {
   const pipeline = d.createComputePipeline({
@@ -76,7 +105,10 @@ const runs = variants.map((v) => {
   const group = d.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
     entries: [
-      { binding: 0, resource: { buffer: a } },
+      {
+        binding: 0,
+        resource: v.space === 'texture' ? ta.createView() : { buffer: v.space === 'uniform' ? ua : a },
+      },
       { binding: 1, resource: { buffer: o } },
     ],
   });
