@@ -444,18 +444,21 @@ function source(v: Variant): string {
       ...hs.flatMap((h) => {
         const n = `n${h}`;
         const acc = `acc${i}_${h}`;
-        if (cm === 'f4') {
-          const b = v.bias === 'n' ? ` + bn${h}` : v.bias === 'm' ? ' + vec4<f32>(bm)' : '';
-          const v4 = `${acc}${b}`;
-          return [
-            `  if (${n} < u.N) { c4[(pc + ${n}) >> 2u] = ${v.relu ? keepNan4(`(${v4})`, `max(${v4}, vec4<f32>(0.0))`) : v4}; }`,
-          ];
-        }
-        return qs.map((j) => {
-          const b = v.bias === 'n' ? ` + bn${h}[${j}]` : v.bias === 'm' ? ' + bm' : '';
-          const v1 = `${acc}[${j}]${b}`;
-          return `  if (${n} + ${j}u < u.N) { c[pc + (${n} + ${j}u) * u.c.cs] = ${v.relu ? keepNan(`(${v1})`, `max(${v1}, 0.0)`) : v1}; }`;
-        });
+        // Bias and relu on the whole vec4 before the guarded stores: with the relu inside each scalar store's
+        // guard, lavapipe's code for ConvTranspose2d(128,64)'s forward GEMM ran ≈ 18% slower (32.5–36 against
+        // 27.2–28.8 ms without the relu; 27.5–29.6 with it here).
+        const b = v.bias === 'n' ? ` + bn${h}` : v.bias === 'm' ? ' + vec4<f32>(bm)' : '';
+        const v4 = `${acc}${b}`;
+        const r = v.relu || b ? `r${i}_${h}` : acc;
+        const value =
+          v.relu || b
+            ? [`  let ${r} = ${v.relu ? keepNan4(`(${v4})`, `max(${v4}, vec4<f32>(0.0))`) : v4};`]
+            : [];
+        if (cm === 'f4') return [...value, `  if (${n} < u.N) { c4[(pc + ${n}) >> 2u] = ${r}; }`];
+        return [
+          ...value,
+          ...qs.map((j) => `  if (${n} + ${j}u < u.N) { c[pc + (${n} + ${j}u) * u.c.cs] = ${r}[${j}]; }`),
+        ];
       }),
       '}',
     ];
