@@ -12,7 +12,7 @@
 // convolution's col2im gathers only the taps that exist (stride 2: 1 in 4), where a direct implicit GEMM
 // over all taps would multiply zeros. Batches are processed in chunks so that no im2col buffer exceeds
 // the column budget (setConvColumnBudget).
-import { cpuAdapter, dispatch, keepNan, kernelFor, limits } from '../gpu.js';
+import { cpuAdapter, dispatch, grid, keepNan, kernelFor, limits } from '../gpu.js';
 import { fmtShape, needsGrad, record, Tensor } from '../tensor.js';
 import { reluGradFromOutput } from './elementwise.js';
 import { gemm, gemmParallelism, splitSlices } from './gemm.js';
@@ -100,18 +100,19 @@ const words = (q: Geom, b0: number, nb: number) => [
 ];
 
 // im2col: col[(b − b0)·P + oh·OW + ow, ci·T + kh·kW + kw] = x[b, ci, oh·sh + kh·dh − ph, ow·sw + kw·dw − pw]
-// (0 in the padding). One invocation per (output pixel, channel, image): the pixel is decoded once and the
-// kH×kW taps (compile-time, unrolled) are written as one contiguous run of the column row, as vec4s when
-// T % 4 = 0 (lavapipe pays per store, whatever its width).
-const im2colSource = (kH: number, kW: number) => {
+// (0 in the padding). One invocation per (channel, output pixel) of an image, flattened so that no lane idles
+// when P is not a multiple of the workgroup (P = 49: 15 of 64 lanes did), with P and OW compile-time so the
+// index's divisions are multiply-shifts instead of lavapipe's 8 scalar divl. The kH×kW taps (unrolled) are
+// loaded through clamped indices and zeroed by select (no branch per tap) and written as one contiguous run of
+// the column row, as vec4s when T % 4 = 0 (lavapipe pays per store, whatever its width).
+const im2colSource = (kH: number, kW: number, P: number, OW: number) => {
   const T = kH * kW;
   const v4 = T % 4 === 0;
   const taps = Array.from({ length: T }, (_, t) => {
     const kh = Math.floor(t / kW);
     const kw = t % kW;
     return `let ih${t} = oh * u.sh + ${kh}u * u.dh - u.ph; let iw${t} = ow * u.sw + ${kw}u * u.dw - u.pw;
-  var v${t} = 0.0;
-  if (ih${t} < u.H && iw${t} < u.W) { v${t} = x[xb + ih${t} * u.W + iw${t}]; }`;
+  let v${t} = select(0.0, x[xb + min(ih${t}, u.H - 1u) * u.W + min(iw${t}, u.W - 1u)], ih${t} < u.H && iw${t} < u.W);`;
   });
   const stores = v4
     ? Array.from(
@@ -124,16 +125,16 @@ const im2colSource = (kH: number, kW: number) => {
 @group(0) @binding(1) var<storage, read> x: array<f32>;    // (B, Cin, H, W)
 @group(0) @binding(2) var<storage, read_write> ${v4 ? 'col4: array<vec4<f32>>' : 'col: array<f32>'}; // (nb·OH·OW, Cin·kH·kW)
 @compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let P = u.OH * u.OW;
-  let pix = gid.x;
-  if (pix >= P) { return; }
-  let ci = wid.y;
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let idx = gid.x + gid.y * nwg.x * ${WG}u; // ci·P + pix
+  if (idx >= u.Cin * ${P}u) { return; }
+  let ci = idx / ${P}u;
+  let pix = idx - ci * ${P}u;
   let bl = wid.z;                       // image within the chunk
-  let oh = pix / u.OW;
-  let ow = pix - oh * u.OW;
+  let oh = pix / ${OW}u;
+  let ow = pix - oh * ${OW}u;
   let xb = ((u.b0 + bl) * u.Cin + ci) * u.H * u.W;
-  let cb = (bl * P + pix) * u.Kt + ci * ${T}u;
+  let cb = (bl * ${P}u + pix) * u.Kt + ci * ${T}u;
   // u32 wrap-around: a negative ih/iw reads as ≥ H/W (the padding)
   ${taps.join('\n  ')}
   ${stores.join('\n  ')}
@@ -221,30 +222,33 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
   x[((u.b0 + bl) * u.Cin + ci) * HW + pix] = ${relu ? keepNan('acc', 'max(acc, 0.0)') : 'acc'};
 }`;
 
-// NCHW → channels-last: y[(b − b0)·P + p, c] = x[b, c, p] for c < C (C % 4 = 0). One invocation per (pixel,
-// 4 channels, image): 4 loads and one vec4 store. Makes gy a plain row-major (B·P, C) matrix, which the GEMM
-// reads as vec4s along K (the NCHW view needs 4 scalar loads per step, ≈ 25% slower on lavapipe).
-const channelsLastSource = `struct U { C: u32, P: u32, b0: u32 }
+// NCHW → channels-last: y[(b − b0)·P + p, c] = x[b, c, p] for c < C (C % 4 = 0). One invocation per (4 channels,
+// pixel) of an image, flattened with P compile-time (as im2col): 4 loads and one vec4 store. Makes gy a plain
+// row-major (B·P, C) matrix, which the GEMM reads as vec4s along K (the NCHW view needs 4 scalar loads per
+// step, ≈ 25% slower on lavapipe).
+const channelsLastSource = (P: number) => `struct U { C: u32, P: u32, b0: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> x: array<f32>;          // (B, C, P)
 @group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>; // (nb·P, C)
 @compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let p = gid.x;
-  if (p >= u.P) { return; }
-  let c = wid.y * 4u;
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let idx = gid.x + gid.y * nwg.x * ${WG}u; // (c / 4)·P + p
+  if (idx >= (u.C >> 2u) * ${P}u) { return; }
+  let c4 = idx / ${P}u;
+  let p = idx - c4 * ${P}u;
+  let c = c4 * 4u;
   let bl = wid.z;
-  let xb = ((u.b0 + bl) * u.C + c) * u.P + p;
-  y[((bl * u.P + p) * u.C + c) >> 2u] = vec4<f32>(x[xb], x[xb + u.P], x[xb + 2u * u.P], x[xb + 3u * u.P]);
+  let xb = ((u.b0 + bl) * u.C + c) * ${P}u + p;
+  y[((bl * ${P}u + p) * u.C + c) >> 2u] = vec4<f32>(x[xb], x[xb + ${P}u], x[xb + ${2 * P}u], x[xb + ${3 * P}u]);
 }`;
 
 function channelsLast(x: Tensor, C: number, P: number, b0: number, nb: number, op: string): Tensor {
   const y = new Tensor([nb * P, C], 'float32');
   dispatch(
-    kernelFor('channels_last', () => channelsLastSource),
+    kernelFor(`channels_last|${P}`, () => channelsLastSource(P)),
     [C, P, b0],
     [x.buffer(op), y.buffer(op)],
-    [Math.ceil(P / WG), C / 4, nb],
+    [...grid(Math.ceil(((C / 4) * P) / WG)), nb],
   );
   return y;
 }
@@ -262,11 +266,12 @@ function chunkImages(op: string, q: Geom): number {
 
 function im2col(x: GPUBuffer, q: Geom, b0: number, nb: number, op: string): Tensor {
   const col = new Tensor([nb * q.OH * q.OW, q.Cin * q.kH * q.kW], 'float32');
+  const P = q.OH * q.OW;
   dispatch(
-    kernelFor(`im2col|${q.kH}.${q.kW}`, () => im2colSource(q.kH, q.kW)),
+    kernelFor(`im2col|${q.kH}.${q.kW}.${P}.${q.OW}`, () => im2colSource(q.kH, q.kW, P, q.OW)),
     words(q, b0, nb),
     [x, col.buffer(op)],
-    [Math.ceil((q.OH * q.OW) / WG), q.Cin, nb],
+    [...grid(Math.ceil((q.Cin * P) / WG)), nb],
     () => `im2col ${nb}x${q.Cin}x${q.H}x${q.W}→${q.OH}x${q.OW}`,
   );
   return col;
@@ -451,25 +456,32 @@ function useImplicit(q: Geom): boolean {
 
 // gyp[b, ph, pw, c] = gy[b, c, ph − pt, pw − pl] inside the output, 0 in the border. One invocation per
 // (padded pixel, 4 channels, image): 4 loads and one vec4 store.
-const channelsLastPaddedSource = `struct U { C: u32, OH: u32, OW: u32, Hp: u32, Wp: u32, pt: u32, pl: u32, b0: u32 }
+// One invocation per (4 channels, padded pixel) of an image, flattened (no idle lanes when Hp·Wp is not a
+// multiple of the workgroup) with Hp·Wp and Wp compile-time (multiply-shifts, not lavapipe's 8 scalar divl per
+// division); the border's loads go through clamped indices, zeroed by select.
+const channelsLastPaddedSource = (
+  HWp: number,
+  Wp: number,
+) => `struct U { C: u32, OH: u32, OW: u32, Hp: u32, Wp: u32, pt: u32, pl: u32, b0: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> x: array<f32>;             // (B, C, OH, OW)
 @group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>; // (B, Hp, Wp, C)
 @compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let p = gid.x;
-  if (p >= u.Hp * u.Wp) { return; }
-  let c = wid.y * 4u;
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let idx = gid.x + gid.y * nwg.x * ${WG}u; // (c / 4)·Hp·Wp + p
+  if (idx >= (u.C >> 2u) * ${HWp}u) { return; }
+  let c4 = idx / ${HWp}u;
+  let p = idx - c4 * ${HWp}u;
+  let c = c4 * 4u;
   let bl = wid.z;
-  let oh = p / u.Wp - u.pt;   // u32 wrap-around: the top/left border reads as ≥ OH/OW
-  let ow = p % u.Wp - u.pl;
-  var v = vec4<f32>(0.0);
-  if (oh < u.OH && ow < u.OW) {
-    let P = u.OH * u.OW;
-    let xb = ((u.b0 + bl) * u.C + c) * P + oh * u.OW + ow;
-    v = vec4<f32>(x[xb], x[xb + P], x[xb + 2u * P], x[xb + 3u * P]);
-  }
-  y[(((u.b0 + bl) * u.Hp * u.Wp + p) * u.C + c) >> 2u] = v;
+  let ph = p / ${Wp}u;
+  let oh = ph - u.pt;                // u32 wrap-around: the top/left border reads as ≥ OH/OW
+  let ow = p - ph * ${Wp}u - u.pl;
+  let inside = oh < u.OH && ow < u.OW;
+  let P = u.OH * u.OW;
+  let xb = ((u.b0 + bl) * u.C + c) * P + min(oh, u.OH - 1u) * u.OW + min(ow, u.OW - 1u);
+  let v = vec4<f32>(x[xb], x[xb + P], x[xb + 2u * P], x[xb + 3u * P]);
+  y[(((u.b0 + bl) * ${HWp}u + p) * u.C + c) >> 2u] = select(vec4<f32>(0.0), v, inside);
 }`;
 
 function convInputGradImplicit(
@@ -489,10 +501,10 @@ function convInputGradImplicit(
   for (let b0 = 0; b0 < q.B; b0 += maxZ) {
     const nb = Math.min(maxZ, q.B - b0);
     dispatch(
-      kernelFor('channels_last_padded', () => channelsLastPaddedSource),
+      kernelFor(`channels_last_padded|${Hp * Wp}.${Wp}`, () => channelsLastPaddedSource(Hp * Wp, Wp)),
       [q.Cout, q.OH, q.OW, Hp, Wp, pt, pl, b0],
       [gy.buffer(op), gyp.buffer(op)],
-      [Math.ceil((Hp * Wp) / WG), q.Cout / 4, nb],
+      [...grid(Math.ceil(((q.Cout / 4) * Hp * Wp) / WG)), nb],
       () => `channels_last_padded ${nb}x${q.Cout}x${q.OH}x${q.OW}→${Hp}x${Wp}`,
     );
   }
