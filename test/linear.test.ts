@@ -1,4 +1,4 @@
-import { addmm, linear, tensor } from '@wgrad/tensor';
+import { addmm, conv2d, linear, randn, tensor } from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
 import { checkGrad, gpuSuite, R, randRef } from './helpers.js';
 
@@ -33,6 +33,59 @@ t('addmm(b, x, w) matches x·w + b (and with relu fused) and its gradients', asy
       },
     );
 });
+
+t(
+  'a relu fused into the GEMM keeps NaN as the unfused relu does (row-major, narrow and NCHW writes)',
+  async () => {
+    // Bit-identical to the unfused op, NaN positions included: the epilogue applies bias and relu to whole vec4s
+    // before its guarded stores (row-major f4 writes at N = 8 and 40, the narrow swap's scalar writes with the
+    // bias along m at N = 3, a conv's NCHW scalar writes).
+    const same = async (got: Float32Array, want: Float32Array, what: string) => {
+      assert.is(got.length, want.length, what);
+      let nan = 0;
+      for (let i = 0; i < got.length; i++) {
+        if (Number.isNaN(want[i]!)) nan++;
+        if (!Object.is(got[i], want[i]) && !(Number.isNaN(got[i]!) && Number.isNaN(want[i]!)))
+          assert.unreachable(`${what}: element ${i} is ${got[i]}, unfused ${want[i]}`);
+      }
+      assert.ok(nan > 0, `${what}: the NaN input reached no output`);
+    };
+    // One NaN (tensor() rejects non-finite input: it comes from sqrt(−1)), 1 elsewhere, as a multiplier.
+    const nanAt = (n: number, at: number, shape: number[]) =>
+      tensor(
+        Array.from({ length: n }, (_, i) => (i === at ? -1 : 1)),
+        { shape },
+      ).sqrt();
+    const base = tensor(
+      Array.from({ length: 64 * 16 }, (_, i) => Math.sin(i * 0.37)),
+      { shape: [64, 16] },
+    );
+    const mask = nanAt(64 * 16, 5 * 16 + 2, [64, 16]);
+    const x = base.mul(mask);
+    base.dispose();
+    mask.dispose();
+    for (const N of [8, 3, 40]) {
+      const w = randn([N, 16]);
+      const b = randn([N]);
+      const fused = linear(x, w, b, { activation: 'relu' });
+      const plain = linear(x, w, b);
+      const unfused = plain.relu();
+      await same(await fused.toArray(), await unfused.toArray(), `linear N=${N}`);
+      for (const t of [w, b, fused, plain, unfused]) t.dispose();
+    }
+    x.dispose();
+    const ci = randn([2, 3, 8, 8]);
+    const cm = nanAt(2 * 3 * 8 * 8, 1 * 192 + 2 * 64 + 3 * 8 + 4, [2, 3, 8, 8]);
+    const cx = ci.mul(cm);
+    const cw = randn([8, 3, 3, 3]);
+    const cb = randn([8]);
+    const fused = conv2d(cx, cw, cb, { padding: 1, activation: 'relu' });
+    const plain = conv2d(cx, cw, cb, { padding: 1 });
+    const unfused = plain.relu();
+    await same(await fused.toArray(), await unfused.toArray(), 'conv2d');
+    for (const t of [ci, cm, cx, cw, cb, fused, plain, unfused]) t.dispose();
+  },
+);
 
 t('addmm rejects bad shapes and names them', () => {
   const x = tensor([[1, 2, 3]]);
