@@ -12,7 +12,7 @@
 // convolution's col2im gathers only the taps that exist (stride 2: 1 in 4), where a direct implicit GEMM
 // over all taps would multiply zeros. Batches are processed in chunks so that no im2col buffer exceeds
 // the column budget (setConvColumnBudget).
-import { cpuAdapter, dispatch, grid, keepNan, kernelFor, limits } from '../gpu.js';
+import { cpuAdapter, dispatch, FLAT_INDEX, grid, keepNan, kernelFor, limits } from '../gpu.js';
 import { fmtShape, needsGrad, record, Tensor } from '../tensor.js';
 import { reluGradFromOutput } from './elementwise.js';
 import { gemm, gemmParallelism, splitSlices } from './gemm.js';
@@ -126,10 +126,10 @@ const im2colSource = (kH: number, kW: number, P: number, OW: number) => {
 @group(0) @binding(2) var<storage, read_write> ${v4 ? 'col4: array<vec4<f32>>' : 'col: array<f32>'}; // (nb·OH·OW, Cin·kH·kW)
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let idx = gid.x + gid.y * nwg.x * ${WG}u; // ci·P + pix
-  if (idx >= u.Cin * ${P}u) { return; }
-  let ci = idx / ${P}u;
-  let pix = idx - ci * ${P}u;
+  ${FLAT_INDEX(WG)} // ci·P + pix
+  if (i >= u.Cin * ${P}u) { return; }
+  let ci = i / ${P}u;
+  let pix = i - ci * ${P}u;
   let bl = wid.z;                       // image within the chunk
   let oh = pix / ${OW}u;
   let ow = pix - oh * ${OW}u;
@@ -226,16 +226,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
 // pixel) of an image, flattened with P compile-time (as im2col): 4 loads and one vec4 store. Makes gy a plain
 // row-major (B·P, C) matrix, which the GEMM reads as vec4s along K (the NCHW view needs 4 scalar loads per
 // step, ≈ 25% slower on lavapipe).
-const channelsLastSource = (P: number) => `struct U { C: u32, P: u32, b0: u32 }
+const channelsLastSource = (P: number) => `struct U { C: u32, b0: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> x: array<f32>;          // (B, C, P)
 @group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>; // (nb·P, C)
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let idx = gid.x + gid.y * nwg.x * ${WG}u; // (c / 4)·P + p
-  if (idx >= (u.C >> 2u) * ${P}u) { return; }
-  let c4 = idx / ${P}u;
-  let p = idx - c4 * ${P}u;
+  ${FLAT_INDEX(WG)} // (c / 4)·P + p
+  if (i >= (u.C >> 2u) * ${P}u) { return; }
+  let c4 = i / ${P}u;
+  let p = i - c4 * ${P}u;
   let c = c4 * 4u;
   let bl = wid.z;
   let xb = ((u.b0 + bl) * u.C + c) * ${P}u + p;
@@ -246,7 +246,7 @@ function channelsLast(x: Tensor, C: number, P: number, b0: number, nb: number, o
   const y = new Tensor([nb * P, C], 'float32');
   dispatch(
     kernelFor(`channels_last|${P}`, () => channelsLastSource(P)),
-    [C, P, b0],
+    [C, b0],
     [x.buffer(op), y.buffer(op)],
     [...grid(Math.ceil(((C / 4) * P) / WG)), nb],
   );
@@ -455,23 +455,22 @@ function useImplicit(q: Geom): boolean {
 }
 
 // gyp[b, ph, pw, c] = gy[b, c, ph − pt, pw − pl] inside the output, 0 in the border. One invocation per
-// (padded pixel, 4 channels, image): 4 loads and one vec4 store.
-// One invocation per (4 channels, padded pixel) of an image, flattened (no idle lanes when Hp·Wp is not a
-// multiple of the workgroup) with Hp·Wp and Wp compile-time (multiply-shifts, not lavapipe's 8 scalar divl per
-// division); the border's loads go through clamped indices, zeroed by select.
+// (4 channels, padded pixel) of an image, flattened (no idle lanes when Hp·Wp is not a multiple of the
+// workgroup) with Hp·Wp and Wp compile-time (multiply-shifts, not lavapipe's 8 scalar divl per division): 4
+// loads through clamped indices, zeroed by select in the border, and one vec4 store.
 const channelsLastPaddedSource = (
   HWp: number,
   Wp: number,
-) => `struct U { C: u32, OH: u32, OW: u32, Hp: u32, Wp: u32, pt: u32, pl: u32, b0: u32 }
+) => `struct U { C: u32, OH: u32, OW: u32, pt: u32, pl: u32, b0: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> x: array<f32>;             // (B, C, OH, OW)
 @group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>; // (B, Hp, Wp, C)
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let idx = gid.x + gid.y * nwg.x * ${WG}u; // (c / 4)·Hp·Wp + p
-  if (idx >= (u.C >> 2u) * ${HWp}u) { return; }
-  let c4 = idx / ${HWp}u;
-  let p = idx - c4 * ${HWp}u;
+  ${FLAT_INDEX(WG)} // (c / 4)·Hp·Wp + p
+  if (i >= (u.C >> 2u) * ${HWp}u) { return; }
+  let c4 = i / ${HWp}u;
+  let p = i - c4 * ${HWp}u;
   let c = c4 * 4u;
   let bl = wid.z;
   let ph = p / ${Wp}u;
@@ -502,7 +501,7 @@ function convInputGradImplicit(
     const nb = Math.min(maxZ, q.B - b0);
     dispatch(
       kernelFor(`channels_last_padded|${Hp * Wp}.${Wp}`, () => channelsLastPaddedSource(Hp * Wp, Wp)),
-      [q.Cout, q.OH, q.OW, Hp, Wp, pt, pl, b0],
+      [q.Cout, q.OH, q.OW, pt, pl, b0],
       [gy.buffer(op), gyp.buffer(op)],
       [...grid(Math.ceil(((q.Cout / 4) * Hp * Wp) / WG)), nb],
       () => `channels_last_padded ${nb}x${q.Cout}x${q.OH}x${q.OW}→${Hp}x${Wp}`,
