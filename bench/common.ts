@@ -8,7 +8,7 @@
 // measured interleaved (`measureAll`).
 
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { adapterSummary, sync } from '@wgrad/tensor';
@@ -104,6 +104,80 @@ export interface BenchMeta {
   timing: string;
 }
 
+/** What /proc/cpuinfo says about the CPU (Linux; nulls elsewhere): model name, vendor family/model numbers,
+ * the AMD core generation those imply, and whether it has AVX2 / AVX-512F. The model name alone ("AMD EPYC"
+ * under KVM) does not tell a Zen 4 from a Zen 5, whose AVX-512 units differ (PyTorch's speed with them). */
+export interface CpuInfo {
+  model: string;
+  family: number | null;
+  modelNumber: number | null;
+  /** e.g. 'Zen 5' for AMD family 26; null when not known. */
+  core: string | null;
+  avx2: boolean | null;
+  avx512f: boolean | null;
+}
+
+/** AMD core generation from the family/model numbers (AMD's published family 23/25/26 ranges). */
+function amdCore(family: number, model: number): string | null {
+  const inRange = (ranges: [number, number][]) => ranges.some(([lo, hi]) => model >= lo && model <= hi);
+  if (family === 23) return 'Zen / Zen 2';
+  if (family === 25) {
+    if (
+      inRange([
+        [0x10, 0x1f],
+        [0x60, 0x7f],
+        [0xa0, 0xaf],
+      ])
+    )
+      return 'Zen 4';
+    if (
+      inRange([
+        [0x00, 0x0f],
+        [0x20, 0x2f],
+        [0x40, 0x5f],
+      ])
+    )
+      return 'Zen 3';
+    return null;
+  }
+  if (family === 26) return 'Zen 5';
+  return null;
+}
+
+export function cpuInfo(): CpuInfo {
+  const fallback = os.cpus()[0]?.model.trim() ?? 'unknown';
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(info)?.[1]?.trim();
+    const num = (name: string) => {
+      const v = Number(field(name));
+      return Number.isInteger(v) ? v : null;
+    };
+    const family = num('cpu family');
+    const modelNumber = num('model');
+    const flags = new Set((field('flags') ?? '').split(/\s+/));
+    const amd = field('vendor_id') === 'AuthenticAMD';
+    return {
+      model: field('model name') ?? fallback,
+      family,
+      modelNumber,
+      core: amd && family !== null && modelNumber !== null ? amdCore(family, modelNumber) : null,
+      avx2: flags.has('avx2'),
+      avx512f: flags.has('avx512f'),
+    };
+  } catch {
+    return { model: fallback, family: null, modelNumber: null, core: null, avx2: null, avx512f: null };
+  }
+}
+
+/** One line for a report: "AMD EPYC (family 26, model 2: Zen 5); avx2 yes, avx512f yes". */
+export function cpuLine(c: CpuInfo = cpuInfo()): string {
+  const yn = (b: boolean | null) => (b === null ? 'unknown' : b ? 'yes' : 'no');
+  const id =
+    c.family === null ? '' : ` (family ${c.family}, model ${c.modelNumber}${c.core ? `: ${c.core}` : ''})`;
+  return `${c.model}${id}; avx2 ${yn(c.avx2)}, avx512f ${yn(c.avx512f)}`;
+}
+
 function gitCommit(): string | null {
   try {
     const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
@@ -123,7 +197,7 @@ function gitCommit(): string | null {
 export function benchMeta(bench: string, opts: CommonOptions): BenchMeta {
   const a = adapterSummary();
   const env: Record<string, string> = {};
-  for (const k of ['WGRAD_BACKEND', 'LP_NUM_THREADS', 'MESA_SHADER_CACHE_DISABLE'])
+  for (const k of ['WGRAD_BACKEND', 'LP_NUM_THREADS', 'LP_NATIVE_VECTOR_WIDTH', 'MESA_SHADER_CACHE_DISABLE'])
     if (process.env[k] !== undefined) env[k] = process.env[k]!;
   return {
     bench,
@@ -134,7 +208,7 @@ export function benchMeta(bench: string, opts: CommonOptions): BenchMeta {
     date: new Date().toISOString(),
     node: process.version,
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
+    cpu: cpuLine(),
     cpus: os.cpus().length,
     commit: gitCommit(),
     env,

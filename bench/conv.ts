@@ -21,7 +21,6 @@
 // each cost one forward). "ours" fwd+bwd also includes the bias gradient (a reduction); the naive side does not.
 
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { conv2d, convTranspose2d, rand, scope, sync, Tensor } from '@wgrad/tensor';
@@ -29,6 +28,7 @@ import { dispatch, kernel } from '../packages/tensor/src/gpu.js';
 import { setConvInputGradMode } from '../packages/tensor/src/ops/conv.js';
 import {
   benchMeta,
+  cpuLine,
   findTorchPython,
   fmt,
   formatHeader,
@@ -344,14 +344,7 @@ const torchRuns: { name: string; env: Record<string, string> }[] =
         { name: 'PyTorch as installed', env: { OPENBLAS_CORETYPE: '' } },
         { name: 'PyTorch tuned', env: { OPENBLAS_CORETYPE: 'SkylakeX' } },
       ];
-const cpuFlags = (() => {
-  try {
-    const flags = new Set(/^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.split(' '));
-    return ['avx2', 'avx512f'].map((f) => `${f} ${flags.has(f) ? 'yes' : 'no'}`).join(', ');
-  } catch {
-    return 'unknown (no /proc/cpuinfo)';
-  }
-})();
+const cpuFlags = cpuLine();
 const torchPy = findTorchPython(opts.torch);
 const B = Number(opts.batch);
 const meta = benchMeta('conv', opts);
@@ -361,7 +354,7 @@ console.log(
     meta,
   ),
 );
-console.log(`- CPU flags: ${cpuFlags}`);
+console.log(`- CPU: ${cpuFlags}`);
 console.log(
   opts.isa === 'avx2'
     ? `- ISA: AVX2 EMULATED on this CPU — lavapipe with ${Object.entries(LAVAPIPE_AVX2)

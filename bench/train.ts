@@ -27,7 +27,6 @@
 // OPENBLAS_CORETYPE=Haswell (tuned = as installed there), lavapipe with GALLIUM_OVERRIDE_CPU_CAPS=avx (Mesa
 // then sees no AVX-512; the bench re-runs itself with it set, as the driver reads it at load).
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -61,6 +60,8 @@ import {
 import { convVAE, mlpVAE, train, twoLayerAE, type VAE, vaeLoss } from '@wgrad/vae';
 import {
   benchMeta,
+  cpuInfo,
+  cpuLine,
   findTorchPython,
   fmt,
   formatHeader,
@@ -130,18 +131,6 @@ const MIN_SECONDS = opts.quick ? 1 : 3;
 meta.timing = `${rounds} rounds per side, each ≥ ${MIN_SECONDS} s of whole training steps; median (range) of the rounds`;
 /** Isolated steps timed for the step anatomy (median): the host time of one step swings by tens of percent. */
 const ANATOMY_STEPS = opts.quick ? 8 : 24;
-
-/** The CPU's model name and whether it has AVX2 / AVX-512F (Linux /proc/cpuinfo; 'unknown' elsewhere). */
-function cpuFlags(): { model: string; avx2: boolean | null; avx512f: boolean | null } {
-  try {
-    const info = readFileSync('/proc/cpuinfo', 'utf8');
-    const model = /^model name\s*:\s*(.*)$/m.exec(info)?.[1]?.trim() ?? meta.cpu;
-    const flags = new Set((/^flags\s*:\s*(.*)$/m.exec(info)?.[1] ?? '').split(/\s+/));
-    return { model, avx2: flags.has('avx2'), avx512f: flags.has('avx512f') };
-  } catch {
-    return { model: meta.cpu, avx2: null, avx512f: null };
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // wgrad side
@@ -409,11 +398,10 @@ function runTorch(py: string, name: ModelName, tuned: boolean): TorchResult | st
 
 const data = await mnistDataset({ split: 'train', limit: images });
 const torchPy = findTorchPython(opts.torch);
-const cpu = cpuFlags();
-const yn = (b: boolean | null) => (b === null ? 'unknown' : b ? 'yes' : 'no');
+const cpu = cpuInfo();
 console.log(formatHeader('Training throughput (samples/s, higher is better)', meta));
 console.log(
-  `- CPU: ${cpu.model}; avx2 ${yn(cpu.avx2)}, avx512f ${yn(cpu.avx512f)}${avx2 ? '; **AVX2 emulated** (--isa avx2: lavapipe GALLIUM_OVERRIDE_CPU_CAPS=avx, PyTorch ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell)' : ''}`,
+  `- CPU: ${cpuLine(cpu)}${avx2 ? '; **AVX2 emulated** (--isa avx2: lavapipe GALLIUM_OVERRIDE_CPU_CAPS=avx, PyTorch ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell)' : ''}`,
 );
 console.log(packagesLine());
 console.log(
