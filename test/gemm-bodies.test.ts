@@ -219,7 +219,7 @@ t('split-K: chunk counts as on a GPU (K ≥ 2048, powers of 2, K/S a multiple of
 t('verifyGemm with split-K forced (as on a GPU): the long-K case takes the split path, all pass', () =>
   withSplitK(async () => {
     for (const c of await verifyGemm()) {
-      assert.is(c.cases, 15);
+      assert.is(c.cases, 16);
       assert.equal(c.failed, [], `${c.body}/${c.texture}`);
     }
     assert.equal(disabledGemmPaths(), {});
@@ -295,12 +295,31 @@ if (auto === 'subgroup')
       const c = matmul(ta, tb);
       await expectClose(c, R.matmul(a, b), 'pooled texture');
       const after = memory();
-      // The 12×72 texel texture (13,824 bytes) went back to the pool: only C is new in use, more is pooled.
+      // The 12×72 texel texture (13,824 bytes) and the staging buffer its texels were written to (N = 45 is
+      // not a whole number of texels, so B is not copied in directly: 72 rows × 16 texels × 16 bytes = 18,432,
+      // pooled in its 20,480-byte size class) went back to the pool: only C is new in use.
       assert.is(after.buffersInUse, before.buffersInUse + 1);
       assert.is(before.bytesPooled, 0);
-      assert.is(after.bytesPooled, 12 * 72 * 16);
+      assert.is(after.bytesPooled, 12 * 72 * 16 + 20_480);
       emptyCache();
       assert.is(memory().bytesPooled, 0);
+    }),
+  );
+
+if (auto === 'subgroup')
+  t('[subgroup+texture] a row-major B with 256-byte rows is copied into the texture', () =>
+    withBody('subgroup+texture', async () => {
+      // N = 64: rows of 256 bytes, K = 72 (a multiple of 4): B goes in with buffer-to-texture copies, so
+      // only the 16×72 texel texture is pooled afterwards (no staging buffer).
+      const a = randRef([33, 72], 81);
+      const b = randRef([72, 64], 82);
+      const [ta, tb] = [fromRef(a), fromRef(b)];
+      emptyCache();
+      const c = matmul(ta, tb);
+      await expectClose(c, R.matmul(a, b), 'copied texture');
+      assert.is(memory().bytesPooled, 16 * 72 * 16);
+      c.dispose();
+      emptyCache();
     }),
   );
 
@@ -313,7 +332,7 @@ t(
       auto === 'subgroup' ? ['blocked/auto', 'subgroup/never', 'subgroup/always'] : ['blocked/auto'],
     );
     for (const c of checks) {
-      assert.is(c.cases, 15, `${c.body}/${c.texture} cases`);
+      assert.is(c.cases, 16, `${c.body}/${c.texture} cases`);
       assert.equal(c.failed, [], `${c.body}/${c.texture}`);
       assert.ok(c.maxErr < 1e-5, `${c.body}/${c.texture} max error ${c.maxErr}`);
     }

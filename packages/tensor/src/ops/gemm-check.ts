@@ -145,6 +145,19 @@ function cases(): Case[] {
     sizes: [576, 576, 1024],
     outer: { n: 3, as: 192, bs: 192 },
   });
+  // An outer sum whose B terms are row-major with 256-byte rows, starting 16 bytes into the buffer: the
+  // texture path copies each term into the texture (buffer-to-texture copies) instead of running the pack.
+  add({
+    name: 'outer sum, B copied into the texture',
+    M: 8,
+    N: 64,
+    K: 8,
+    a: { off: 0, rs: 8, cs: 1 },
+    b: { off: 4, rs: 64, cs: 1 },
+    c: { off: 0, rs: 64, cs: 1 },
+    sizes: [192, 1540, 512],
+    outer: { n: 3, as: 64, bs: 512 },
+  });
   // Broadcast batch: A per entry, B shared.
   add({
     name: 'batch',

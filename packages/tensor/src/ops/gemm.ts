@@ -24,8 +24,9 @@
 //    lane (each component of each lane: exec-mask test, bounds compare, branch, scalar load, insert).
 //    Texture loads cost lavapipe less than storage loads (an 8×8 block per lane: 109 vs 183 ns per k step in a
 //    microbench), so by default this body first packs B into a scratch rgba32float texture (texel (n/4, k) =
-//    B[k, n..n+3], zero-padded to K % 4 = 0) with one small dispatch and reads it with textureLoad, for
-//    problems large enough to repay the pack (see texFits):
+//    B[k, n..n+3], zero-padded to K % 4 = 0) and reads it with textureLoad, for problems large enough to repay
+//    the pack (see texFits). A row-major B is copied in (buffer-to-texture copies); any other layout goes
+//    through a small kernel into a staging buffer, then one copy (see packB):
 //    1.44–1.54× on 1024³ and the seed conv GEMM 6272×1024×128 (npm run bench, "B from storage" column).
 //  • `blocked` — portable: each invocation owns a TM×(4·H) block of C and loads its own A rows and B columns;
 //    used on every other adapter (GPUs, OpenGL compat without subgroups).
@@ -39,6 +40,7 @@
 import {
   allocBuffer,
   allocTexture,
+  copyBufferToTexture,
   cpuAdapter,
   dispatch,
   FLAT_INDEX,
@@ -815,33 +817,35 @@ function texFits(p: Layout, minRows: number): boolean {
 }
 
 // Texel (c, j·Kp + k) = B_j[k, 4c..4c+3] (zeros past K and N) for outer term j (one term without an outer
-// sum), B_j at off + (j / kw)·ks1 + (j % kw)·ks. `f4`: B row-major with aligned rows, read as vec4.
+// sum), B_j at off + (j / kw)·ks1 + (j % kw)·ks. `f4`: B row-major with aligned rows, read as vec4. The kernel
+// writes the texels into a staging buffer (rows of Wp texels, 256-byte aligned) that one buffer-to-texture copy
+// moves into the texture: lavapipe runs a textureStore lane by lane, and writing the texture from the kernel
+// took 0.3–0.8 ms per 128×64×4 or 1024×128 weight (2026-12-06).
 const packSource = (
   f4: boolean,
-) => `struct P { K: u32, N: u32, off: u32, rs: u32, cs: u32, W: u32, H: u32, Kp: u32, kw: u32, ks: u32, ks1: u32, p: u32 }
+) => `struct P { K: u32, N: u32, off: u32, rs: u32, cs: u32, W: u32, H: u32, Kp: u32, kw: u32, ks: u32, ks1: u32, Wp: u32 }
 @group(0) @binding(0) var<uniform> u: P;
 @group(0) @binding(1) var<storage, read> ${f4 ? 'b4: array<vec4<f32>>' : 'b: array<f32>'};
-@group(0) @binding(2) var t: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(2) var<storage, read_write> t: array<vec4<f32>>; // (H, Wp) texels
 @compute @workgroup_size(8, 8, 1)
-fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  // (texel column, row k of term j, term j = workgroup z: the same in every lane, so its divisions by kw are
+  // done once, not lane by lane as lavapipe divides per-lane values).
   let c = g.x;
-  let r = g.y;
-  if (c >= u.W || r >= u.H) { return; }
+  let k = g.y;
+  let j = wid.z;
+  if (c >= u.W || k >= u.Kp) { return; }
   var v = vec4<f32>(0.0);
-  let j = r / u.Kp;
-  let k = r - j * u.Kp;
   if (k < u.K) {
     let base = u.off + (j / u.kw) * u.ks1 + (j % u.kw) * u.ks + k * u.rs;
     ${
       f4
         ? 'v = b4[(base >> 2u) + c];'
-        : `for (var j = 0u; j < 4u; j = j + 1u) {
-      let n = 4u * c + j;
-      if (n < u.N) { v[j] = b[base + n * u.cs]; }
-    }`
+        : `let n = 4u * c;
+    v = select(vec4<f32>(0.0), vec4<f32>(${[0, 1, 2, 3].map((q) => `b[base + min(n + ${q}u, u.N - 1u) * u.cs]`).join(', ')}), n + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(u.N));`
     }
   }
-  textureStore(t, vec2<u32>(c, r), v);
+  t[(j * u.Kp + k) * u.Wp + c] = v;
 }`;
 
 /** Packs the problem's B into a scratch texture (the caller frees it after encoding the GEMM). */
@@ -853,13 +857,28 @@ function packB(p: GemmProblem) {
   const tex = allocTexture(W, H);
   const o = p.outer;
   const f4 = p.b.cs === 1 && al(p.N) && al(p.b.off) && al(p.b.rs) && al(o?.bs ?? 0) && al(o?.bs1 ?? 0);
+  // Row-major B with rows 256 bytes apart and no zero rows to add (K % 4 = 0): one buffer-to-texture copy per
+  // term, which lavapipe does as a memcpy per row (6272×128: 0.09 ms against 2.2–4.2 ms for the pack kernel,
+  // whose textureStores it runs lane by lane).
+  if (f4 && Kp === p.K && p.b.rs >= p.N && (p.b.rs * 4) % 256 === 0) {
+    const kw = o?.cols ?? n;
+    for (let j = 0; j < n; j++) {
+      const off = p.b.off + Math.floor(j / kw) * (o?.bs1 ?? 0) + (j % kw) * (o?.bs ?? 0);
+      copyBufferToTexture(p.bufB, off * 4, p.b.rs * 4, tex, j * Kp, W, p.K);
+    }
+    return tex;
+  }
+  const Wp = Math.ceil(W / 16) * 16; // texels per staging row: 256-byte rows for the copy
+  const staging = allocBuffer(H * Wp * 16, () => `${p.op}: B staging for its texture (${H}×${Wp} texels)`);
   dispatch(
     kernelFor(`gemm_pack_b|${+f4}`, () => packSource(f4)),
-    [p.K, p.N, p.b.off, p.b.rs, p.b.cs, W, H, Kp, o?.cols ?? n, o?.bs ?? 0, o?.bs1 ?? 0, 0],
-    [p.bufB, tex.binding],
-    [Math.ceil(W / 8), Math.ceil(H / 8)],
+    [p.K, p.N, p.b.off, p.b.rs, p.b.cs, W, H, Kp, o?.cols ?? n, o?.bs ?? 0, o?.bs1 ?? 0, Wp],
+    [p.bufB, staging],
+    [Math.ceil(W / 8), Math.ceil(Kp / 8), n],
     () => `gemm:${p.op} pack B ${p.K}x${p.N}`,
   );
+  copyBufferToTexture(staging, 0, Wp * 16, tex, 0, W, H);
+  freeBuffer(staging); // later users of the pooled buffer come after the copy in the same queue
   return tex;
 }
 
