@@ -117,32 +117,19 @@ export interface CpuInfo {
   avx512f: boolean | null;
 }
 
-/** AMD core generation from the family/model numbers (AMD's published family 23/25/26 ranges). */
-function amdCore(family: number, model: number): string | null {
-  const inRange = (ranges: [number, number][]) => ranges.some(([lo, hi]) => model >= lo && model <= hi);
-  if (family === 23) return 'Zen / Zen 2';
-  if (family === 25) {
-    if (
-      inRange([
-        [0x10, 0x1f],
-        [0x60, 0x7f],
-        [0xa0, 0xaf],
-      ])
-    )
-      return 'Zen 4';
-    if (
-      inRange([
-        [0x00, 0x0f],
-        [0x20, 0x2f],
-        [0x40, 0x5f],
-      ])
-    )
-      return 'Zen 3';
-    return null;
-  }
-  if (family === 26) return 'Zen 5';
-  return null;
-}
+/** AMD core generations by family and model range (AMD's published family 23/25/26 ranges). */
+const AMD_CORES: readonly [family: number, lo: number, hi: number, core: string][] = [
+  [23, 0x00, 0xff, 'Zen / Zen 2'],
+  [25, 0x00, 0x0f, 'Zen 3'],
+  [25, 0x20, 0x2f, 'Zen 3'],
+  [25, 0x40, 0x5f, 'Zen 3'],
+  [25, 0x10, 0x1f, 'Zen 4'],
+  [25, 0x60, 0x7f, 'Zen 4'],
+  [25, 0xa0, 0xaf, 'Zen 4'],
+  [26, 0x00, 0xff, 'Zen 5'],
+];
+const amdCore = (family: number, model: number): string | null =>
+  AMD_CORES.find(([f, lo, hi]) => f === family && model >= lo && model <= hi)?.[3] ?? null;
 
 export function cpuInfo(): CpuInfo {
   const fallback = os.cpus()[0]?.model.trim() ?? 'unknown';

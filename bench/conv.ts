@@ -28,7 +28,6 @@ import { dispatch, kernel } from '../packages/tensor/src/gpu.js';
 import { setConvInputGradMode } from '../packages/tensor/src/ops/conv.js';
 import {
   benchMeta,
-  cpuLine,
   findTorchPython,
   fmt,
   formatHeader,
@@ -344,7 +343,6 @@ const torchRuns: { name: string; env: Record<string, string> }[] =
         { name: 'PyTorch as installed', env: { OPENBLAS_CORETYPE: '' } },
         { name: 'PyTorch tuned', env: { OPENBLAS_CORETYPE: 'SkylakeX' } },
       ];
-const cpuFlags = cpuLine();
 const torchPy = findTorchPython(opts.torch);
 const B = Number(opts.batch);
 const meta = benchMeta('conv', opts);
@@ -354,7 +352,6 @@ console.log(
     meta,
   ),
 );
-console.log(`- CPU: ${cpuFlags}`);
 console.log(
   opts.isa === 'avx2'
     ? `- ISA: AVX2 EMULATED on this CPU — lavapipe with ${Object.entries(LAVAPIPE_AVX2)
@@ -502,7 +499,7 @@ const bad = results.filter((r) => !(r.maxRelErr.y < TOL && r.maxRelErr.gx < TOL 
 if (bad.length) console.log(`\nWARNING: results disagree on ${bad.map((r) => r.layer).join(', ')}`);
 if (opts.json) {
   writeJson(opts.json, {
-    meta: { ...meta, isa: opts.isa, cpuFlags },
+    meta: { ...meta, isa: opts.isa },
     results,
     torch: torchResults.map(({ name, env, r }) => ({ name, env, ...r })),
   });

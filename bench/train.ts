@@ -61,7 +61,6 @@ import { convVAE, mlpVAE, train, twoLayerAE, type VAE, vaeLoss } from '@wgrad/va
 import {
   benchMeta,
   cpuInfo,
-  cpuLine,
   findTorchPython,
   fmt,
   formatHeader,
@@ -400,9 +399,11 @@ const data = await mnistDataset({ split: 'train', limit: images });
 const torchPy = findTorchPython(opts.torch);
 const cpu = cpuInfo();
 console.log(formatHeader('Training throughput (samples/s, higher is better)', meta));
-console.log(
-  `- CPU: ${cpuLine(cpu)}${avx2 ? '; **AVX2 emulated** (--isa avx2: lavapipe GALLIUM_OVERRIDE_CPU_CAPS=avx, PyTorch ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell)' : ''}`,
-);
+// The header's host line names the CPU (family, model, avx2/avx512f); say when this run emulates AVX2 on it.
+if (avx2)
+  console.log(
+    '- ISA: **AVX2 emulated** (--isa avx2: lavapipe GALLIUM_OVERRIDE_CPU_CAPS=avx, PyTorch ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell)',
+  );
 console.log(packagesLine());
 console.log(
   `- uniform blocks: ${staticUniforms() ? 'static offsets (uniform heap)' : 'dynamic offsets'} (--uniforms ${opts.uniforms})`,

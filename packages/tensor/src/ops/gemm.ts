@@ -819,18 +819,17 @@ function texFits(p: Layout, minRows: number): boolean {
 // Texel (c, j·Kp + k) = B_j[k, 4c..4c+3] (zeros past K and N) for outer term j (one term without an outer
 // sum), B_j at off + (j / kw)·ks1 + (j % kw)·ks. `f4`: B row-major with aligned rows, read as vec4. The kernel
 // writes the texels into a staging buffer (rows of Wp texels, 256-byte aligned) that one buffer-to-texture copy
-// moves into the texture: lavapipe runs a textureStore lane by lane, and writing the texture from the kernel
-// took 0.3–0.8 ms per 128×64×4 or 1024×128 weight (2026-12-06).
+// moves into the texture: lavapipe runs a textureStore lane by lane (four 128×64×4 packs: 1.16–1.57 ms with
+// textureStore, 0.78–1.36 ms through the staging buffer; their strided scalar loads are most of what is left).
 const packSource = (
   f4: boolean,
-) => `struct P { K: u32, N: u32, off: u32, rs: u32, cs: u32, W: u32, H: u32, Kp: u32, kw: u32, ks: u32, ks1: u32, Wp: u32 }
+) => `struct P { K: u32, N: u32, off: u32, rs: u32, cs: u32, W: u32, Kp: u32, kw: u32, ks: u32, ks1: u32, Wp: u32 }
 @group(0) @binding(0) var<uniform> u: P;
 @group(0) @binding(1) var<storage, read> ${f4 ? 'b4: array<vec4<f32>>' : 'b: array<f32>'};
 @group(0) @binding(2) var<storage, read_write> t: array<vec4<f32>>; // (H, Wp) texels
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  // (texel column, row k of term j, term j = workgroup z: the same in every lane, so its divisions by kw are
-  // done once, not lane by lane as lavapipe divides per-lane values).
+  // (texel column, row k of term j, term j = workgroup z): the row is not divided back into (j, k).
   let c = g.x;
   let k = g.y;
   let j = wid.z;
@@ -872,7 +871,7 @@ function packB(p: GemmProblem) {
   const staging = allocBuffer(H * Wp * 16, () => `${p.op}: B staging for its texture (${H}×${Wp} texels)`);
   dispatch(
     kernelFor(`gemm_pack_b|${+f4}`, () => packSource(f4)),
-    [p.K, p.N, p.b.off, p.b.rs, p.b.cs, W, H, Kp, o?.cols ?? n, o?.bs ?? 0, o?.bs1 ?? 0, Wp],
+    [p.K, p.N, p.b.off, p.b.rs, p.b.cs, W, Kp, o?.cols ?? n, o?.bs ?? 0, o?.bs1 ?? 0, Wp],
     [p.bufB, staging],
     [Math.ceil(W / 8), Math.ceil(Kp / 8), n],
     () => `gemm:${p.op} pack B ${p.K}x${p.N}`,
