@@ -3,6 +3,7 @@
 // broadcasts, and the PyTorch conv fixtures; conv also with a tiny column budget (batch chunking) and a long
 // weight-gradient K (split-K), against the TypeScript reference.
 import {
+  adapterSummary,
   conv2d,
   convTranspose2d,
   disabledGemmPaths,
@@ -10,12 +11,14 @@ import {
   type GemmBody,
   gemmBody,
   gemmTexture,
+  gemmTextureRead,
   linear,
   matmul,
   memory,
   setConvColumnBudget,
   setGemmBody,
   setGemmTexture,
+  setGemmTextureRead,
   verifyGemm,
   zeros,
 } from '@wgrad/tensor';
@@ -23,7 +26,9 @@ import * as assert from 'uvu/assert';
 // Not in the public API: forces a GEMM config (same module instance as the package's under --conditions=source).
 import {
   disableGemmPath,
+  type GemmProblem,
   gemmUsesTexture,
+  gemmVariantSource,
   resetGemmPaths,
   setGemmSplitK,
   splitKOf,
@@ -34,17 +39,22 @@ import { checkGrad, expectClose, fromRef, gpuSuite, R, randRef } from './helpers
 
 const t = gpuSuite('gemm bodies');
 const auto = gemmBody();
-type Mode = 'blocked' | 'subgroup' | 'subgroup+texture';
-const bodies: Mode[] = auto === 'subgroup' ? ['blocked', 'subgroup', 'subgroup+texture'] : ['blocked'];
+// 'subgroup+texture' reads the texture the default way (a read-only storage texture where WGSL can),
+// 'subgroup+sampled' as a sampled texture (the way where it cannot).
+type Mode = 'blocked' | 'subgroup' | 'subgroup+texture' | 'subgroup+sampled';
+const bodies: Mode[] =
+  auto === 'subgroup' ? ['blocked', 'subgroup', 'subgroup+texture', 'subgroup+sampled'] : ['blocked'];
 
 async function withBody(mode: Mode, fn: () => Promise<void>): Promise<void> {
   setGemmBody(mode === 'blocked' ? 'blocked' : 'subgroup');
-  setGemmTexture(mode === 'subgroup+texture' ? 'always' : 'never');
+  setGemmTexture(mode.endsWith('texture') || mode.endsWith('sampled') ? 'always' : 'never');
+  setGemmTextureRead(mode === 'subgroup+sampled' ? 'sampled' : 'auto');
   try {
     await fn();
   } finally {
     setGemmBody(null);
     setGemmTexture('auto');
+    setGemmTextureRead('auto');
   }
 }
 
@@ -60,6 +70,8 @@ t('the default body is the subgroup one exactly when the adapter has 8-wide subg
   assert.ok(bodies.includes(auto));
   assert.is(gemmTexture(), 'auto');
   assert.throws(() => setGemmTexture('yes' as 'auto'), /gemm: unknown texture mode 'yes'/);
+  assert.is(gemmTextureRead(), 'auto');
+  assert.throws(() => setGemmTextureRead('image' as 'auto'), /gemm: unknown texture read 'image'/);
   assert.throws(() => setGemmBody('nope' as GemmBody), /gemm: unknown body 'nope'/);
 });
 
@@ -282,6 +294,46 @@ if (auto === 'subgroup')
       b.dispose();
       assert.is(memory().buffersInUse, before, 'the texture and the output went back');
     }),
+  );
+
+if (auto === 'subgroup')
+  t(
+    '[subgroup+texture] a storage-texture read and a sampled one give the same bits; the kernel declares its kind',
+    () =>
+      withBody('subgroup+texture', async () => {
+        const a = randRef([40, 72], 91);
+        const b = randRef([72, 64], 92);
+        const plain = (M: number, K: number, N: number): GemmProblem => ({
+          op: 'test',
+          M,
+          N,
+          K,
+          a: { off: 0, rs: K, cs: 1 },
+          b: { off: 0, rs: N, cs: 1 },
+          c: { off: 0, rs: N, cs: 1 },
+          bufA: {} as GPUBuffer,
+          bufB: {} as GPUBuffer,
+          bufC: {} as GPUBuffer,
+        });
+        const results: number[][] = [];
+        for (const read of ['storage', 'sampled'] as const) {
+          setGemmTextureRead(read);
+          const src = gemmVariantSource(plain(40, 72, 64));
+          assert.is(src.includes('texture_storage_2d<rgba32float, read>'), read === 'storage', read);
+          assert.is(src.includes('texture_2d<f32>'), read === 'sampled', read);
+          if (read === 'storage' && !adapterSummary().storageTextureReads) continue; // WGSL cannot read one here
+          const c = matmul(fromRef(a), fromRef(b));
+          results.push([...(await c.toArray())]);
+          await expectClose(c, R.matmul(a, b), `${read} texture read`);
+        }
+        setGemmTextureRead('auto');
+        assert.is(
+          gemmVariantSource(plain(40, 72, 64)).includes('texture_storage_2d'),
+          adapterSummary().storageTextureReads === true,
+          "'auto' reads a storage texture exactly where the adapter's WGSL can",
+        );
+        if (results.length === 2) assert.equal(results[0], results[1], 'bit for bit');
+      }),
   );
 
 if (auto === 'subgroup')

@@ -13,6 +13,7 @@ export function summarize(
   adapter: GPUAdapter,
   backend: string,
   featureLevel: AdapterSummary['featureLevel'],
+  wgslFeatures?: { has(name: string): boolean },
 ): AdapterSummary {
   const info = adapter.info as Info | undefined;
   const parts = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s?.length);
@@ -25,6 +26,7 @@ export function summarize(
     ),
     featureLevel,
     subgroupSize: sgMin && sgMin === info?.subgroupMaxSize ? sgMin : undefined,
+    storageTextureReads: wgslFeatures?.has('readonly_and_readwrite_storage_textures') ?? false,
   };
 }
 

@@ -48,9 +48,12 @@ export {
   disabledGemmPaths,
   gemmBody,
   gemmTexture,
+  gemmTextureRead,
   setGemmBody,
   setGemmTexture,
+  setGemmTextureRead,
   type TextureMode as GemmTextureMode,
+  type TextureRead as GemmTextureRead,
 } from './ops/gemm.js';
 export { type GemmCheck, verifyGemm, verifyGemmOnce } from './ops/gemm-check.js';
 export { addmm, type FusedActivation, linear, matmul, mm } from './ops/linalg.js';

@@ -29,7 +29,7 @@ export async function acquireDevice(opts: BrowserDeviceOptions = {}): Promise<Ad
     );
   const core = adapter.features.has('core-features-and-limits' as GPUFeatureName);
   const device = await requestWgradDevice(adapter, core ? ['core-features-and-limits'] : []);
-  const summary = summarize(adapter, 'browser', core ? 'core' : 'compatibility');
+  const summary = summarize(adapter, 'browser', core ? 'core' : 'compatibility', gpu.wgslLanguageFeatures);
   setDevice(device, summary);
   return summary;
 }

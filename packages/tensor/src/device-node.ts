@@ -33,7 +33,12 @@ async function tryBackend(
     return {
       adapter,
       another: () => gpu.requestAdapter(options),
-      summary: summarize(adapter, backend, backend === 'opengl' ? 'compatibility' : 'core'),
+      summary: summarize(
+        adapter,
+        backend,
+        backend === 'opengl' ? 'compatibility' : 'core',
+        gpu.wgslLanguageFeatures,
+      ),
     };
   } catch (e) {
     return (e as Error).message;

@@ -8,6 +8,11 @@ export interface AdapterSummary {
   featureLevel: 'core' | 'compatibility';
   /** The subgroup size when the adapter has exactly one (min = max), else undefined. */
   subgroupSize?: number;
+  /**
+   * WGSL can read storage textures (`texture_storage_2d<rgba32float, read>`: the language feature
+   * readonly_and_readwrite_storage_textures, as `navigator.gpu.wgslLanguageFeatures` reports it).
+   */
+  storageTextureReads?: boolean;
 }
 
 interface Runtime {
@@ -305,7 +310,9 @@ export interface ScratchTexture {
 export class TextureBinding {
   constructor(readonly view: GPUTextureView) {}
 }
-const TEXTURE_USAGE = 0x02 | 0x04; // COPY_DST | TEXTURE_BINDING (filled by buffer-to-texture copies)
+// COPY_DST | TEXTURE_BINDING | STORAGE_BINDING: filled by buffer-to-texture copies, read as a sampled texture
+// or, where WGSL can, as a read-only storage texture (see the GEMM's texture kinds).
+const TEXTURE_USAGE = 0x02 | 0x04 | 0x08;
 const texPool = new Map<string, ScratchTexture[]>();
 
 export function allocTexture(width: number, height: number): ScratchTexture {
@@ -387,7 +394,7 @@ let kernelIds = 0;
 
 // The group-0 bindings a WGSL source declares, as layout entries: binding 0 a uniform block (read at a dynamic
 // offset unless the device binds uniforms statically, see `UniformBinding`), storage buffers, sampled and
-// write-only storage textures. Null when a declaration is not one of those (the pipeline then gets an 'auto'
+// read-only rgba32float storage textures. Null when a declaration is not one of those (the pipeline then gets an 'auto'
 // layout and uncached bind groups).
 const BINDING_RE = /@group\(0\)\s*@binding\((\d+)\)\s*var(?:<([^>]*)>)?\s+\w+\s*:\s*([^;]+);/g;
 const COMPUTE_STAGE = 0x4;
@@ -406,6 +413,8 @@ export function layoutEntries(
     else if (space === 'storage,read_write') e.buffer = { type: 'storage' };
     else if (space === '' && type === 'texture_2d<f32>')
       e.texture = { sampleType: 'unfilterable-float', viewDimension: '2d' };
+    else if (space === '' && type === 'texture_storage_2d<rgba32float,read>')
+      e.storageTexture = { access: 'read-only', format: 'rgba32float', viewDimension: '2d' };
     else return null;
     entries.push(e);
   }

@@ -155,6 +155,28 @@ export function gemmTexture(): TextureMode {
   return texMode;
 }
 
+export type TextureRead = 'auto' | 'storage' | 'sampled';
+let texRead: TextureRead = 'auto';
+/**
+ * How the subgroup body reads its B texture: 'auto' (default) as a read-only storage texture where WGSL can
+ * (the language feature readonly_and_readwrite_storage_textures), else as a sampled texture; 'storage' or
+ * 'sampled' to force one (tests, benches). lavapipe compiles a sampled textureLoad into a call that works out
+ * every lane's mip level and row pitch (≈ 160 instructions for 8 lanes' vec4s) and a storage-texture load into
+ * one of ≈ 50 (bounds, 8 row loads, a transpose): Conv2d(64,128,4,2,1) fwd+bwd 135 → 119 ms and
+ * ConvTranspose2d(128,64) 146 → 126 ms (medians of 7 alternating rounds, 2-core Zen 5 EPYC, 2026-12-06).
+ */
+export function setGemmTextureRead(mode: TextureRead): void {
+  if (mode !== 'auto' && mode !== 'storage' && mode !== 'sampled')
+    throw new Error(`gemm: unknown texture read '${String(mode)}' (expected 'auto', 'storage' or 'sampled')`);
+  texRead = mode;
+}
+export function gemmTextureRead(): TextureRead {
+  return texRead;
+}
+function storageTextureReads(): boolean {
+  return texRead === 'storage' || (texRead === 'auto' && runtime().adapter.storageTextureReads === true);
+}
+
 /** The body forced by setGemmBody, or null when the choice is automatic. */
 export function forcedGemmBody(): Body | null {
   return forced;
@@ -267,8 +289,8 @@ struct U { M: u32, N: u32, K: u32, ochunk: u32, S: u32, brank: u32, biasOff: u32
 interface Variant {
   cfg: GemmConfig;
   am: AMode;
-  /** 'tex': B packed into a texture (subgroup body). */
-  bm: BMode | 'tex';
+  /** B packed into a texture (subgroup body), read as a sampled texture ('tex') or a read-only storage one ('stex'). */
+  bm: BMode | 'tex' | 'stex';
   cm: CMode;
   /** Row split levels of A and C (0, 1 or 2). */
   splitA: number;
@@ -288,6 +310,7 @@ const variantKey = (v: Variant) =>
 
 function source(v: Variant): string {
   const { am, bm, cm } = v;
+  const tex = bm === 'tex' || bm === 'stex';
   const sub = v.cfg.body === 'subgroup';
   const H = v.cfg.h;
   // A vec4s loaded per k (m4: lane l holds rows 32t + 4l … 4l + 3 of load t) or per 4 k (k4, scalar: subgroup
@@ -326,7 +349,8 @@ function source(v: Variant): string {
   // k4: the 4 columns are read along k and transposed (free in lavapipe's SoA registers).
   const bRows = (h: number, guard: boolean): string[] => {
     // Rows ≥ K of the texture are zeros: no guard.
-    if (bm === 'tex') return qs.map((q) => `textureLoad(tb, vec2<u32>(cb${h}, tk + k + ${q}u), 0)`);
+    if (tex)
+      return qs.map((q) => `textureLoad(tb, vec2<u32>(cb${h}, tk + k + ${q}u)${bm === 'tex' ? ', 0' : ''})`);
     if (bm === 'f4')
       return qs.map((q) => {
         const ld = `b4[(qb${h} + (k + ${q}u) * u.b.rs) >> 2u]`;
@@ -395,7 +419,13 @@ function source(v: Variant): string {
 
   const bindA = am === 'scalar' ? 'a: array<f32>' : 'a4: array<vec4<f32>>';
   const bindB =
-    bm === 'tex' ? 'var tb: texture_2d<f32>' : bm === 'scalar' ? 'b: array<f32>' : 'b4: array<vec4<f32>>';
+    bm === 'stex'
+      ? 'var tb: texture_storage_2d<rgba32float, read>'
+      : bm === 'tex'
+        ? 'var tb: texture_2d<f32>'
+        : bm === 'scalar'
+          ? 'b: array<f32>'
+          : 'b4: array<vec4<f32>>';
   const bindC = cm === 'f4' ? 'c4: array<vec4<f32>>' : 'c: array<f32>';
 
   // Rows and columns this invocation touches.
@@ -413,7 +443,7 @@ function source(v: Variant): string {
   const colsSetup = hs.flatMap((h) => {
     const n = `n${h}`;
     const lines = [`let ${n} = ${colOf(h)};`];
-    if (bm === 'tex') lines.push(`let cb${h} = min(${n}, u.N - 1u) >> 2u;`);
+    if (tex) lines.push(`let cb${h} = min(${n}, u.N - 1u) >> 2u;`);
     else if (bm === 'f4') lines.push(`let pb${h} = zb + ${colOff(`min(${n}, u.N - 4u)`)};`);
     else lines.push(...qs.map((j) => `let pb${h}_${j} = zb + ${colOff(`min(${n} + ${j}u, u.N - 1u)`)};`));
     return lines;
@@ -421,7 +451,7 @@ function source(v: Variant): string {
 
   const rowsPtr = R(nRowLoads).map((i) => `let qa${i} = pa${i} + oa;`);
   const colsPtr = hs.flatMap((h) =>
-    bm === 'tex'
+    tex
       ? []
       : bm === 'f4'
         ? [`let qb${h} = pb${h} + ob;`]
@@ -483,7 +513,7 @@ function source(v: Variant): string {
 
   return `${sub ? 'enable subgroups;\n' : ''}${UNIFORM}
 @group(0) @binding(1) var<storage, read> ${bindA};
-@group(0) @binding(2) ${bm === 'tex' ? '' : 'var<storage, read> '}${bindB};
+@group(0) @binding(2) ${tex ? '' : 'var<storage, read> '}${bindB};
 @group(0) @binding(3) var<storage, read_write> ${bindC};
 ${v.bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
 @compute @workgroup_size(${sub ? 8 : v.cfg.wgx}, ${sub ? 1 : v.cfg.wgy}, 1)
@@ -513,7 +543,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       : 'var jq = jBegin / u.a.kw;\n  var jr = jBegin % u.a.kw;\n  for (var j = jBegin; j < jEnd; j = j + 1u) {'
   }
     let oa = jq * u.a.ks1 + jr * u.a.ks;
-    let ob = jq * u.b.ks1 + jr * u.b.ks;${bm === 'tex' ? '\n    let tk = j * u.texK; // B texture rows of term j' : ''}
+    let ob = jq * u.b.ks1 + jr * u.b.ks;${tex ? '\n    let tk = j * u.texK; // B texture rows of term j' : ''}
     ${rowsPtr.join('\n    ')}
     ${colsPtr.join('\n    ')}
     var k = 0u;
@@ -693,7 +723,7 @@ function gemmNoSwap(p: GemmProblem): void {
   const ry = Math.ceil(tilesY / maxDim);
   const gy = Math.ceil(tilesY / ry);
   words.push(ry, gy, texRows(K), 0);
-  const tex = v.bm === 'tex' ? packB(p) : null;
+  const tex = v.bm === 'tex' || v.bm === 'stex' ? packB(p) : null;
   const bufs = [p.bufA, tex ? tex.binding : p.bufB, p.bufC, ...(p.bias ? [p.bias.buf] : [])];
   const gz = nb * S * ry;
   try {
@@ -899,7 +929,7 @@ function variantOf(p: GemmProblem): Variant {
   return {
     cfg,
     am,
-    bm: bt ? 'tex' : bMode(p),
+    bm: bt ? (storageTextureReads() ? 'stex' : 'tex') : bMode(p),
     cm: cMode(p),
     splitA: splitLevels(p.a),
     splitB: !!p.b.split,
