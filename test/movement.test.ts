@@ -453,6 +453,22 @@ t('awkward sizes (1, 7, 127, 1000, 4097): permute, expand, slice, pad, concat, i
   }
 });
 
+t(
+  'copies on a (lanes, rows, outer dims) grid: lane and row tails, 6 outer dims, and the general kernel past the grid',
+  async () => {
+    // (3, 130, 70): 70 lanes = 64 + a tail of 6, 130 rows = 64 + 64 + 2 per workgroup, 3 outer.
+    const a = randRef([3, 70, 130], 21);
+    await expectClose(permute(fromRef(a), [0, 2, 1]), R.permute(a, [0, 2, 1]), 'tails', 0, 0);
+    // Rank 8 with no dims to merge: 6 outer dims split from the workgroup's z.
+    const b = randRef([2, 3, 2, 3, 2, 3, 2, 3], 22);
+    const rev = [7, 6, 5, 4, 3, 2, 1, 0];
+    await expectClose(permute(fromRef(b), rev), R.permute(b, rev), 'rank 8', 0, 0);
+    // 70,000 outer indices exceed a grid dimension (65,535): the general kernel.
+    const c = randRef([70_000, 2, 3], 23);
+    await expectClose(permute(fromRef(c), [0, 2, 1]), R.permute(c, [0, 2, 1]), 'general kernel', 0, 0);
+  },
+);
+
 t('a chain of movement ops on a graph reusing the input', async () => {
   const x = randRef([2, 3, 4], 20);
   await checkGrad(

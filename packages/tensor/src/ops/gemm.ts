@@ -24,8 +24,8 @@
 //    lane (each component of each lane: exec-mask test, bounds compare, branch, scalar load, insert).
 //    Texture loads cost lavapipe less than storage loads (an 8×8 block per lane: 109 vs 183 ns per k step in a
 //    microbench), so by default this body first packs B into a scratch rgba32float texture (texel (n/4, k) =
-//    B[k, n..n+3], zero-padded to K % 4 = 0) and reads it with textureLoad, for problems large enough to repay
-//    the pack (see texFits). A row-major B is copied in (buffer-to-texture copies); any other layout goes
+//    B[k, n..n+3], zero-padded to K % 4 = 0) and reads it with textureLoad (as a read-only storage texture
+//    where WGSL allows, see setGemmTextureRead), for problems large enough to repay the pack (see texFits). A row-major B is copied in (buffer-to-texture copies); any other layout goes
 //    through a small kernel into a staging buffer, then one copy (see packB):
 //    1.44–1.54× on 1024³ and the seed conv GEMM 6272×1024×128 (npm run bench, "B from storage" column).
 //  • `blocked` — portable: each invocation owns a TM×(4·H) block of C and loads its own A rows and B columns;
@@ -162,8 +162,9 @@ let texRead: TextureRead = 'auto';
  * (the language feature readonly_and_readwrite_storage_textures), else as a sampled texture; 'storage' or
  * 'sampled' to force one (tests, benches). lavapipe compiles a sampled textureLoad into a call that works out
  * every lane's mip level and row pitch (≈ 160 instructions for 8 lanes' vec4s) and a storage-texture load into
- * one of ≈ 50 (bounds, 8 row loads, a transpose): Conv2d(64,128,4,2,1) fwd+bwd 135 → 119 ms and
- * ConvTranspose2d(128,64) 146 → 126 ms (medians of 7 alternating rounds, 2-core Zen 5 EPYC, 2026-12-06).
+ * one of ≈ 50 (bounds, 8 row loads, a transpose). Both are calls, so live vector registers are saved around
+ * each. Conv2d(64,128,4,2,1) fwd+bwd 135 → 119 and 139 → 132 ms, ConvTranspose2d(128,64) 146 → 126 and
+ * 141 → 122 ms (two runs, medians of 7 and 9 alternating rounds, 2-core Zen 5 EPYC, 2026-12-06).
  */
 export function setGemmTextureRead(mode: TextureRead): void {
   if (mode !== 'auto' && mode !== 'storage' && mode !== 'sampled')

@@ -1,13 +1,16 @@
-// Movement ops. Reshape is a view (shared storage); everything else is one strided-copy kernel that reads
-// and writes 32-bit words through arbitrary strides (so it serves every dtype): permute, expand, slice,
-// pad, concat and their gradients. Gather/indexSelect have their own kernel and a scatter-free backward.
-import { dispatch, FLAT_INDEX, grid, kernel, MAIN_1D } from '../gpu.js';
+// Movement ops. Reshape is a view (shared storage); everything else is a strided copy that reads and writes
+// 32-bit words through arbitrary strides (so it serves every dtype): permute, expand, slice, pad, concat and
+// their gradients (a grid kernel, or a general one where the grid would not fit; see copyStrided).
+// Gather/indexSelect have their own kernel and a scatter-free backward.
+import { cpuAdapter, dispatch, FLAT_INDEX, grid, kernel, kernelFor, MAIN_1D, runtime } from '../gpu.js';
 import { fmtShape, record, type Shape, shapeSize, Tensor } from '../tensor.js';
 import { full, mapElementwise } from './elementwise.js';
 import { broadcastStrides, collapse, contiguousStrides, MAX_RANK, normAxis, padWords } from './shape.js';
 
 const WG = 256;
 
+// The general copy: one element per invocation, its index split into the collapsed dims by divisions. Used
+// only when a grid of the form below would exceed the adapter's workgroup limits.
 const COPY_SRC = `
 struct U { n: u32, rank: u32, inOff: u32, outOff: u32, shape: array<vec4<u32>, 2>, ist: array<vec4<u32>, 2>, ost: array<vec4<u32>, 2> }
 @group(0) @binding(0) var<uniform> u: U;
@@ -30,6 +33,39 @@ ${MAIN_1D(WG)} {
   y[dst] = x[src];
 }`;
 
+// The grid copy: the innermost collapsed dim along x (lanes), the next along y, all outer dims flattened along
+// z. Only z is split into indices, once per workgroup (its divisions are scalar), and every uniform is read at
+// a constant index. Each lane copies its column of up to `yb` rows. Measured on lavapipe (timestamp queries,
+// 2-core Zen 5 EPYC, 2026-12-06), a (128, 64, 14, 14) → NHWC permute took 28.7 ms with the general kernel
+// (a scalar `divl` per lane and dim), 15.9 ms on this grid with one row per workgroup, 2.7 ms with ≈ 4096
+// elements per workgroup; a 400×784 transpose 4.8 → 0.6 ms. Outer dims are stored innermost first, size 1
+// past the last (index 0, so unused dims add nothing).
+const OUTER = MAX_RANK - 2;
+const copyGridSource = (wgx: number) => `
+struct U { inOff: u32, outOff: u32, nx: u32, isx: u32, osx: u32, isy: u32, osy: u32, ny: u32, yb: u32, p0: u32, p1: u32, p2: u32, zs: array<vec4<u32>, 2>, zi: array<vec4<u32>, 2>, zo: array<vec4<u32>, 2> }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> x: array<u32>;
+@group(0) @binding(2) var<storage, read_write> y: array<u32>;
+@compute @workgroup_size(${wgx}) fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let y0 = wid.y * u.yb;
+  var src = u.inOff + y0 * u.isy;
+  var dst = u.outOff + y0 * u.osy;
+  var rem = wid.z;
+  ${Array.from({ length: OUTER }, (_, k) => {
+    const at = `[${k >> 2}][${k & 3}]`;
+    return `{ let s = u.zs${at}; let c = rem % s; rem = rem / s; src = src + c * u.zi${at}; dst = dst + c * u.zo${at}; }`;
+  }).join('\n  ')}
+  if (gid.x >= u.nx) { return; }
+  src = src + gid.x * u.isx;
+  dst = dst + gid.x * u.osx;
+  let rows = min(u.yb, u.ny - y0);
+  for (var j = 0u; j < rows; j = j + 1u) {
+    y[dst] = x[src];
+    src = src + u.isy;
+    dst = dst + u.osy;
+  }
+}`;
+
 /** y[outOff + Σ c·ost] = x[inOff + Σ c·ist] for every index c of `shape` (element units). */
 function copyStrided(
   op: string,
@@ -45,17 +81,49 @@ function copyStrided(
   if (n === 0) return;
   const c = collapse(shape, [ist, ost]);
   if (c.shape.length > MAX_RANK) throw new Error(`${op}: rank ${c.shape.length} exceeds ${MAX_RANK}`);
+  const r = c.shape.length;
+  const [is, os] = [c.strides[0]!, c.strides[1]!];
+  // (Collapsing drops size-1 dims: a copy of one element has rank 0.)
+  const nx = r ? c.shape[r - 1]! : 1;
+  const ny = r > 1 ? c.shape[r - 2]! : 1;
+  const nz = shapeSize(c.shape.slice(0, Math.max(0, r - 2)));
+  const wgx = nx >= 64 ? 64 : 8;
+  const max = runtime().maxWorkgroupsPerDim;
+  // Rows per workgroup: lavapipe pays a fixed cost per workgroup (each 64-element workgroup of the permute
+  // above took ≈ 0.6 µs), so there each takes ≈ 4096 elements; a GPU gets one row per workgroup.
+  const yb = cpuAdapter() ? Math.min(ny, Math.max(1, Math.floor(4096 / Math.min(nx, wgx)))) : 1;
+  const gy = Math.ceil(ny / yb);
+  if (Math.ceil(nx / wgx) <= max && gy <= max && nz <= max) {
+    const outer = (st: number[]) => padWords([...st.slice(0, Math.max(0, r - 2))].reverse());
+    const zs = [...c.shape.slice(0, Math.max(0, r - 2))].reverse();
+    dispatch(
+      kernelFor(`copy_grid|${wgx}`, () => copyGridSource(wgx)),
+      [
+        inOff,
+        outOff,
+        nx,
+        r ? is[r - 1]! : 0,
+        r ? os[r - 1]! : 0,
+        r > 1 ? is[r - 2]! : 0,
+        r > 1 ? os[r - 2]! : 0,
+        ny,
+        yb,
+        0,
+        0,
+        0,
+        ...padWords([...zs, ...new Array<number>(OUTER - zs.length).fill(1)]),
+        ...outer(is),
+        ...outer(os),
+      ],
+      [x.buffer(op), y.buffer(op)],
+      [Math.ceil(nx / wgx), gy, nz],
+      `copy:${op}`,
+    );
+    return;
+  }
   dispatch(
     kernel('copy_strided', COPY_SRC),
-    [
-      n,
-      c.shape.length,
-      inOff,
-      outOff,
-      ...padWords(c.shape),
-      ...padWords(c.strides[0]!),
-      ...padWords(c.strides[1]!),
-    ],
+    [n, r, inOff, outOff, ...padWords(c.shape), ...padWords(is), ...padWords(os)],
     [x.buffer(op), y.buffer(op)],
     grid(Math.ceil(n / WG)),
     `copy:${op}`,
