@@ -383,6 +383,40 @@ t('where broadcasts condition and both branches, and routes gradients', async ()
   assert.equal(Array.from(await where(ci, 1, 0).toArray()), [1, 0, 0, 1]);
 });
 
+t(
+  'broadcasts on the grid form: lane and row tails, 6 outer dims, three operands, and the general form past the grid',
+  async () => {
+    // (3, 130, 70) + (3, 130, 1): 70 lanes = 64 + a tail of 6, 130 rows = 64 + 64 + 2 per workgroup.
+    const a = randRef([3, 130, 70], 71);
+    const b = randRef([3, 130, 1], 72);
+    await expectClose(
+      fromRef(a).add(fromRef(b)),
+      R.binary(a, b, (p, q) => p + q),
+      'tails',
+    );
+    // Rank 8 with alternating broadcast dims: nothing collapses, 6 outer dims split from z.
+    const c = randRef([2, 3, 2, 3, 2, 3, 2, 3], 73);
+    const d = randRef([2, 1, 2, 1, 2, 1, 2, 1], 74);
+    await expectClose(
+      fromRef(c).mul(fromRef(d)),
+      R.binary(c, d, (p, q) => p * q),
+      'rank 8',
+    );
+    // Three operands broadcast three ways (condition along rows, one branch along columns, a scalar).
+    const cond = R.unary(randRef([5, 1], 75), (v) => +(v > 0));
+    const e = randRef([1, 67], 76);
+    await expectClose(where(fromRef(cond), fromRef(e), 2), R.where(cond, e, R.ref([], [2])), 'where', 0, 0);
+    // 70,000 outer indices exceed a grid dimension (65,535): the general form.
+    const f = randRef([70_000, 2, 3], 77);
+    const g = randRef([70_000, 1, 3], 78);
+    await expectClose(
+      fromRef(f).sub(fromRef(g)),
+      R.binary(f, g, (p, q) => p - q),
+      'general form',
+    );
+  },
+);
+
 t('casts, clone and int32 inputs to float ops', async () => {
   const x = tensor([-2.7, -0.5, 0.5, 2.7, 3]);
   const i = x.int();
