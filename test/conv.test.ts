@@ -125,6 +125,50 @@ t('conv2d and convTranspose2d gradients match finite differences on tiny shapes'
   );
 });
 
+t(
+  'pooling and nearest upsampling on the grid: lane and row tails, planes past one grid dimension',
+  async () => {
+    // 70 columns = 64 lanes + a tail of 6; 140 rows = 58 + 58 + 24 per workgroup (4096 / 70 → 58).
+    const a = randRef([1, 2, 140, 70], 31);
+    await expectClose(
+      maxPool2d(fromRef(a), 2),
+      R.maxPool2d(a, [2, 2], [2, 2], [0, 0]),
+      'maxPool2d tails',
+      0,
+      0,
+    );
+    await expectClose(
+      avgPool2d(fromRef(a), 3, { stride: 1, padding: 1 }),
+      R.avgPool2d(a, [3, 3], [1, 1], [1, 1]),
+      'avgPool2d tails',
+    );
+    await expectClose(
+      upsampleNearest2d(fromRef(a), [150, 131]),
+      R.upsampleNearest2d(a, 150, 131),
+      'nearest tails',
+      0,
+      0,
+    );
+    // 1100 × 64 = 70,400 planes: two dispatches of at most 65,535 (the second starts at plane 65,535).
+    const b = randRef([1100, 64, 2, 2], 32);
+    await expectClose(
+      maxPool2d(fromRef(b), 2),
+      R.maxPool2d(b, [2, 2], [2, 2], [0, 0]),
+      'maxPool2d planes',
+      0,
+      0,
+    );
+    const bx = fromRef(b, { requiresGrad: true });
+    const y = upsampleNearest2d(bx, [3, 3]);
+    await expectClose(y, R.upsampleNearest2d(b, 3, 3), 'nearest planes', 0, 0);
+    y.sum().backward();
+    // 2 → 3 nearest reads rows (and columns) 0, 0, 1: pixels (0,0), (0,1), (1,0), (1,1) feed 4, 2, 2, 1 outputs.
+    const gx = await bx.grad!.toArray();
+    assert.equal([...gx.slice(0, 4)], [4, 2, 2, 1]);
+    assert.equal([...gx.slice(gx.length - 4)], [4, 2, 2, 1]);
+  },
+);
+
 t('invalid arguments name the op and the numbers', async () => {
   const x = tensor(new Float32Array(2 * 3 * 5 * 5), { shape: [2, 3, 5, 5] });
   const w = tensor(new Float32Array(4 * 2 * 3 * 3), { shape: [4, 2, 3, 3] });
