@@ -466,6 +466,25 @@ t(
     // 70,000 outer indices exceed a grid dimension (65,535): the general kernel.
     const c = randRef([70_000, 2, 3], 23);
     await expectClose(permute(fromRef(c), [0, 2, 1]), R.permute(c, [0, 2, 1]), 'general kernel', 0, 0);
+    // indexSelect and its gradient on the grid (70 lanes, 9 rows) and flat past it (70,000 leading indices);
+    // the gradient counts how often each row was picked (row 2 twice, row 1 once, row 0 once).
+    const idx = [2, 0, 2, 1];
+    for (const shape of [
+      [3, 9, 70],
+      [70_000, 3, 2],
+    ]) {
+      const r = randRef(shape, 24);
+      const x = fromRef(r, { requiresGrad: true });
+      const y = indexSelect(x, 1, int(idx));
+      await expectClose(y, R.indexSelect(r, 1, idx), `indexSelect [${shape}]`, 0, 0);
+      y.sum().backward();
+      const g = await x.grad!.toArray();
+      const per = shape[2]!;
+      const want = [1, 1, 2, ...new Array(shape[1]! - 3).fill(0)];
+      for (const a of [0, shape[0]! - 1])
+        for (let n = 0; n < shape[1]!; n++)
+          assert.is(g[(a * shape[1]! + n) * per + per - 1], want[n], `grad [${shape}] at (${a}, ${n})`);
+    }
   },
 );
 

@@ -1168,6 +1168,26 @@ export function dispatchStats(): {
 }
 
 /** Splits `n` workgroups over x and y so that neither exceeds the per-dimension limit. */
+/**
+ * The shape of a row-grid kernel over Z × Y × X elements: X on the lanes (`gx` per workgroup: 64, or 8 when
+ * X < 64), up to `yb` rows of Y per lane, Z on the workgroup's z. lavapipe pays a fixed cost per workgroup
+ * (a 64-element workgroup of a permute cost ≈ 0.6 µs), so on CPU adapters each workgroup takes ≈ 4096
+ * elements; a GPU gets one row per workgroup. Null when the grid exceeds the adapter's workgroup limits.
+ * Row-grid kernels index without dividing a flat index by uniform sizes, which lavapipe runs as a scalar
+ * `divl` per lane.
+ */
+export function rowGrid(
+  X: number,
+  Y: number,
+  Z: number,
+): { gx: number; yb: number; groups: [number, number, number] } | null {
+  const gx = X >= 64 ? 64 : 8;
+  const yb = cpuAdapter() ? Math.min(Y, Math.max(1, Math.floor(4096 / Math.min(X, gx)))) : 1;
+  const groups: [number, number, number] = [Math.ceil(X / gx), Math.ceil(Y / yb), Z];
+  const max = runtime().maxWorkgroupsPerDim;
+  return groups.every((g) => g <= max) ? { gx, yb, groups } : null;
+}
+
 export function grid(n: number): [number, number] {
   const max = runtime().maxWorkgroupsPerDim;
   if (n <= max) return [Math.max(1, n), 1];

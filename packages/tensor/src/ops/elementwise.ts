@@ -1,7 +1,6 @@
 // Elementwise ops: one kernel generator for 1–3 inputs with NumPy broadcasting, scalars folded into
 // uniforms, and a rule table per primitive holding its WGSL expression and its backward rule together.
 import {
-  cpuAdapter,
   dispatch,
   FLAT_INDEX,
   f32,
@@ -12,7 +11,7 @@ import {
   kernelFor,
   MAIN_1D,
   onDeviceChange,
-  runtime,
+  rowGrid,
   staticUniforms,
   type UWord,
   writeBuffer,
@@ -304,16 +303,13 @@ export function mapElementwise(
   const nx = shape[r - 1] ?? 1;
   const ny = r > 1 ? shape[r - 2]! : 1;
   const nz = out.size / (nx * ny);
-  const gx = nx >= 64 ? 64 : 8;
-  const yb = cpuAdapter() ? Math.min(ny, Math.max(1, Math.floor(4096 / Math.min(nx, gx)))) : 1;
-  const maxDim = runtime().maxWorkgroupsPerDim;
-  const onGrid =
-    reads.includes('bcast') && Math.ceil(nx / gx) <= maxDim && Math.ceil(ny / yb) <= maxDim && nz <= maxDim;
+  const g = reads.includes('bcast') ? rowGrid(nx, ny, nz) : null;
+  const onGrid = g !== null;
   if (onGrid) reads = reads.map((q) => (q === 'bcast' ? 'grid' : q));
   const inTypes = operands.map((o) => (typeof o === 'number' ? 'float32' : o.dtype));
   // Keyed by every template argument, so that the WGSL is generated once per variant, not per call.
   const prelude = opts.prelude ?? '';
-  const k = elementwiseKernel(name, expr, reads, inTypes, out.dtype, prelude, onGrid ? gx : 0);
+  const k = elementwiseKernel(name, expr, reads, inTypes, out.dtype, prelude, g?.gx ?? 0);
   const p = opts.params;
   // struct U { n, rank, p0, p1, sc: vec4<f32>, shape: array<vec4<u32>, 2>, st: array<vec4<u32>, 6> }
   const uniforms = new Array<UWord>(8 + 4 * MAX_RANK);
@@ -332,13 +328,13 @@ export function mapElementwise(
     const st = strides[j];
     for (let d = 0; d < MAX_RANK; d++) uniforms[8 + MAX_RANK * (j + 1) + d] = st?.[d] ?? 0;
   }
-  if (onGrid) {
+  if (g) {
     // struct U { n, rank, p0, p1, sc, g: (nx, ny, rows per workgroup, 0), zs: outer sizes innermost first,
     // st: per operand (x, y, outer strides innermost first) }
     uniforms.length = 44;
     uniforms[8] = nx;
     uniforms[9] = ny;
-    uniforms[10] = yb;
+    uniforms[10] = g.yb;
     uniforms[11] = 0;
     const outerDims = shape.slice(0, Math.max(0, r - 2)).reverse();
     for (let d = 0; d < 8; d++) uniforms[12 + d] = d < MAX_RANK - 2 ? (outerDims[d] ?? 1) : 0;
@@ -358,7 +354,7 @@ export function mapElementwise(
   const bufs: GPUBuffer[] = [];
   for (const t of tensors) bufs.push(t.buffer(name));
   bufs.push(out.buffer(name));
-  dispatch(k, uniforms, bufs, onGrid ? [Math.ceil(nx / gx), Math.ceil(ny / yb), nz] : grid(n), undefined, {
+  dispatch(k, uniforms, bufs, g ? g.groups : grid(n), undefined, {
     flops: out.size,
     bytes,
   });

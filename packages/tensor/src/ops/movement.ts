@@ -2,7 +2,7 @@
 // 32-bit words through arbitrary strides (so it serves every dtype): permute, expand, slice, pad, concat and
 // their gradients (a grid kernel, or a general one where the grid would not fit; see copyStrided).
 // Gather/indexSelect have their own kernel and a scatter-free backward.
-import { cpuAdapter, dispatch, FLAT_INDEX, grid, kernel, kernelFor, MAIN_1D, runtime } from '../gpu.js';
+import { dispatch, FLAT_INDEX, grid, kernel, kernelFor, MAIN_1D, rowGrid } from '../gpu.js';
 import { fmtShape, record, type Shape, shapeSize, Tensor } from '../tensor.js';
 import { full, mapElementwise } from './elementwise.js';
 import { broadcastStrides, collapse, contiguousStrides, MAX_RANK, normAxis, padWords } from './shape.js';
@@ -87,17 +87,12 @@ function copyStrided(
   const nx = r ? c.shape[r - 1]! : 1;
   const ny = r > 1 ? c.shape[r - 2]! : 1;
   const nz = shapeSize(c.shape.slice(0, Math.max(0, r - 2)));
-  const wgx = nx >= 64 ? 64 : 8;
-  const max = runtime().maxWorkgroupsPerDim;
-  // Rows per workgroup: lavapipe pays a fixed cost per workgroup (each 64-element workgroup of the permute
-  // above took ≈ 0.6 µs), so there each takes ≈ 4096 elements; a GPU gets one row per workgroup.
-  const yb = cpuAdapter() ? Math.min(ny, Math.max(1, Math.floor(4096 / Math.min(nx, wgx)))) : 1;
-  const gy = Math.ceil(ny / yb);
-  if (Math.ceil(nx / wgx) <= max && gy <= max && nz <= max) {
+  const g = rowGrid(nx, ny, nz);
+  if (g) {
     const outer = (st: number[]) => padWords([...st.slice(0, Math.max(0, r - 2))].reverse());
     const zs = [...c.shape.slice(0, Math.max(0, r - 2))].reverse();
     dispatch(
-      kernelFor(`copy_grid|${wgx}`, () => copyGridSource(wgx)),
+      kernelFor(`copy_grid|${g.gx}`, () => copyGridSource(g.gx)),
       [
         inOff,
         outOff,
@@ -107,7 +102,7 @@ function copyStrided(
         r > 1 ? is[r - 2]! : 0,
         r > 1 ? os[r - 2]! : 0,
         ny,
-        yb,
+        g.yb,
         0,
         0,
         0,
@@ -116,7 +111,7 @@ function copyStrided(
         ...outer(os),
       ],
       [x.buffer(op), y.buffer(op)],
-      [Math.ceil(nx / wgx), gy, nz],
+      g.groups,
       `copy:${op}`,
     );
     return;
@@ -361,43 +356,77 @@ export function stack(xs: readonly Tensor[], dim = 0): Tensor {
 // ---------------------------------------------------------------------------------------------------------
 // Gather along one dim, x viewed as (A, N, B), output (A, J, B); index read through strides (ia, ij, ib),
 // so indexSelect (index depends on j only) and torch.gather (index has the output's shape) share it.
-const GATHER_SRC = `
-struct U { n: u32, N: u32, J: u32, B: u32, ia: u32, ij: u32, ib: u32 }
+// Both kernels come in two forms: on a row grid (see rowGrid: b on the lanes, rows j (or n) per lane, a on z;
+// gx lanes per workgroup) or, past the grid's limits (gx = 0), one element per invocation, its flat index
+// divided into (a, j, b). Measured (timestamp queries, Zen 5 EPYC, 2026-12-06): 512 rows of a 784×512 table
+// 2.1–2.3 ms flat, 0.86–0.91 ms on the grid (two alternating pairs of processes).
+const gatherMain = (gx: number, rows: 'J' | 'N') =>
+  gx
+    ? `@compute @workgroup_size(${gx}) fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let a = wid.z;
+  let b = gid.x;
+  if (b >= u.B) { return; }
+  let y0 = wid.y * u.yb;
+  for (var r = y0; r < min(y0 + u.yb, u.${rows}); r = r + 1u) {
+    let i = (a * u.${rows} + r) * u.B + b;`
+    : `${MAIN_1D(WG)} {
+  ${FLAT_INDEX(WG)}
+  if (i >= u.n) { return; }
+  let b = i % u.B;
+  let r = (i / u.B) % u.${rows};
+  let a = i / (u.B * u.${rows});
+  {`;
+const GATHER_U = 'struct U { n: u32, N: u32, J: u32, B: u32, ia: u32, ij: u32, ib: u32, yb: u32 }';
+const gatherSource = (gx: number) => `
+${GATHER_U}
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read> index: array<i32>;
 @group(0) @binding(3) var<storage, read_write> y: array<u32>;
-${MAIN_1D(WG)} {
-  ${FLAT_INDEX(WG)}
-  if (i >= u.n) { return; }
-  let b = i % u.B;
-  let j = (i / u.B) % u.J;
-  let a = i / (u.B * u.J);
-  let k = index[a * u.ia + j * u.ij + b * u.ib];
-  // An out-of-range index gives NaN (float) rather than a silent wrong value.
-  if (k < 0 || u32(k) >= u.N) { y[i] = 0x7fc00000u; return; }
-  y[i] = x[(a * u.N + u32(k)) * u.B + b];
+${gatherMain(gx, 'J')}
+    let k = index[a * u.ia + r * u.ij + b * u.ib];
+    // An out-of-range index gives NaN (float) rather than a silent wrong value.
+    if (k < 0 || u32(k) >= u.N) { y[i] = 0x7fc00000u; } else { y[i] = x[(a * u.N + u32(k)) * u.B + b]; }
+  }
 }`;
 
 // d/dx of a gather: one thread per x element sums the output grads whose index points at it (no atomics).
-const GATHER_BWD_SRC = `
-struct U { n: u32, N: u32, J: u32, B: u32, ia: u32, ij: u32, ib: u32 }
+const gatherBackwardSource = (gx: number) => `
+${GATHER_U}
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> g: array<f32>;
 @group(0) @binding(2) var<storage, read> index: array<i32>;
 @group(0) @binding(3) var<storage, read_write> gx: array<f32>;
-${MAIN_1D(WG)} {
-  ${FLAT_INDEX(WG)}
-  if (i >= u.n) { return; }
-  let b = i % u.B;
-  let nn = i32((i / u.B) % u.N);
-  let a = i / (u.B * u.N);
-  var acc = 0.0;
-  for (var j = 0u; j < u.J; j = j + 1u) {
-    if (index[a * u.ia + j * u.ij + b * u.ib] == nn) { acc = acc + g[(a * u.J + j) * u.B + b]; }
+${gatherMain(gx, 'N')}
+    let nn = i32(r);
+    var acc = 0.0;
+    for (var j = 0u; j < u.J; j = j + 1u) {
+      if (index[a * u.ia + j * u.ij + b * u.ib] == nn) { acc = acc + g[(a * u.J + j) * u.B + b]; }
+    }
+    gx[i] = acc;
   }
-  gx[i] = acc;
 }`;
+
+/** Dispatches a gather kernel over (A, rows, B) on a row grid, or flat past its limits. */
+function gatherDispatch(
+  name: string,
+  make: (gx: number) => string,
+  words: number[],
+  A: number,
+  rows: number,
+  B: number,
+  bufs: GPUBuffer[],
+): void {
+  if (A * rows * B === 0) return;
+  const g = rowGrid(B, rows, A);
+  const gx = g?.gx ?? 0;
+  dispatch(
+    kernelFor(`${name}|${gx}`, () => make(gx)),
+    [...words, g?.yb ?? 0],
+    bufs,
+    g ? g.groups : grid(Math.ceil((A * rows * B) / WG)),
+  );
+}
 
 function gatherImpl(
   op: string,
@@ -412,23 +441,19 @@ function gatherImpl(
   const B = shapeSize(x.shape.slice(d + 1));
   const J = outShape[d]!;
   const y = new Tensor(outShape, x.dtype);
-  const u = [y.size, N, J, B, ...istr];
-  if (y.size)
-    dispatch(
-      kernel(op, GATHER_SRC),
-      u,
-      [x.buffer(op), index.buffer(op), y.buffer(op)],
-      grid(Math.ceil(y.size / WG)),
-    );
+  const A = shapeSize(x.shape.slice(0, d));
+  gatherDispatch(op, gatherSource, [y.size, N, J, B, ...istr], A, J, B, [
+    x.buffer(op),
+    index.buffer(op),
+    y.buffer(op),
+  ]);
   return record(op, y, [x], (g) => {
     const gx = new Tensor(x.shape, 'float32');
-    if (gx.size)
-      dispatch(
-        kernel(`${op}_backward`, GATHER_BWD_SRC),
-        [gx.size, N, J, B, ...istr],
-        [g.buffer(op), index.buffer(op), gx.buffer(op)],
-        grid(Math.ceil(gx.size / WG)),
-      );
+    gatherDispatch(`${op}_backward`, gatherBackwardSource, [gx.size, N, J, B, ...istr], A, N, B, [
+      g.buffer(op),
+      index.buffer(op),
+      gx.buffer(op),
+    ]);
     return [gx];
   });
 }

@@ -5,7 +5,7 @@
 // fixed cost is shared by ≈ 4096 elements. One output per invocation (the way before) against the grid, timestamp
 // queries, two alternating pairs of processes (2-core Zen 5 EPYC, 2026-12-06): 2× nearest upsample of (128, 64, 14, 14) 37.8–38.2 → 13.6 ms, max / avg pooling 2×2 of
 // (128, 64, 28, 28) 16.9–17.2 → 11.9–12.4 / 15.0–16.2 → 11.2–11.3 ms (backward kernels not timed).
-import { cpuAdapter, dispatch, f32, kernelFor, nanBits, runtime, type UWord } from '../gpu.js';
+import { dispatch, f32, kernelFor, nanBits, rowGrid, runtime, type UWord } from '../gpu.js';
 import { fmtShape, record, Tensor } from '../tensor.js';
 import { type Pair, pair } from './conv.js';
 
@@ -173,9 +173,8 @@ const uniforms = (n: number, q: Win) => [
 ];
 
 /**
- * Dispatches a grid kernel over `planes` planes of Y rows × X columns: X on the lanes (64 per workgroup, 8
- * when X < 64), ≈ 4096 elements per workgroup on CPU adapters (lavapipe pays a fixed cost per workgroup; a GPU
- * gets one row each), planes on z, in chunks of the adapter's grid limit (their first plane in the last word).
+ * Dispatches a row-grid kernel (see rowGrid) over `planes` planes of Y rows × X columns, the planes on z in
+ * chunks of the adapter's grid limit (their first plane in the last uniform word).
  */
 function launchGrid(
   name: string,
@@ -187,12 +186,12 @@ function launchGrid(
   bufs: GPUBuffer[],
 ): void {
   if (planes * Y * X === 0) return;
-  const gx = X >= 64 ? 64 : 8;
-  const yb = cpuAdapter() ? Math.min(Y, Math.max(1, Math.floor(4096 / Math.min(X, gx)))) : 1;
   const max = runtime().maxWorkgroupsPerDim;
-  const k = kernelFor(`${name}|${gx}`, () => make(gx));
+  const g = rowGrid(X, Y, Math.min(planes, max));
+  if (!g) throw new Error(`${name}: a ${Y}×${X} plane exceeds the adapter's workgroup grid`);
+  const k = kernelFor(`${name}|${g.gx}`, () => make(g.gx));
   for (let p0 = 0; p0 < planes; p0 += max)
-    dispatch(k, [...words, yb, p0], bufs, [Math.ceil(X / gx), Math.ceil(Y / yb), Math.min(max, planes - p0)]);
+    dispatch(k, [...words, g.yb, p0], bufs, [g.groups[0], g.groups[1], Math.min(max, planes - p0)]);
 }
 
 function launch(
