@@ -73,7 +73,7 @@ function elementwiseSource(
   }`
     : '';
   const result = raw || outType === 'float32' ? `(${expr})` : `i32(${expr})`;
-  if (gx) return gridSource(reads, inTypes, outType, prelude, raw, result, gx);
+  if (gx) return gridSource(reads, outType, prelude, bind, b, loads, result, gx);
   if (!nd) return vectorSource(reads, inTypes, outType, prelude, raw, result);
   return `
 struct U { n: u32, rank: u32, p0: f32, p1: f32, sc: vec4<f32>, shape: array<vec4<u32>, 2>, st: array<vec4<u32>, 6> }
@@ -174,34 +174,20 @@ ${MAIN_1D(WG)} {
  */
 function gridSource(
   reads: Read[],
-  inTypes: DType[],
   outType: DType,
   prelude: string,
-  raw: boolean,
+  bind: string, // the input bindings and the loads of v0… (from elementwiseSource); `b`: the output's binding
+  b: number,
+  loads: string,
   result: string,
   gx: number,
 ): string {
-  let b = 1;
-  const bind = reads
-    .map((r, k) =>
-      r === 'scalar'
-        ? ''
-        : `@group(0) @binding(${b++}) var<storage, read> x${k}: array<${wgslType(inTypes[k]!)}>;`,
-    )
-    .join('\n');
   const gr = reads.flatMap((r, k) => (r === 'grid' ? [k] : []));
   const st = (k: number, w: number) => `u.st[${2 * k + (w >> 2)}][${w & 3}]`;
   const outer = Array.from({ length: MAX_RANK - 2 }, (_, d) => {
     const at = `[${d >> 2}][${d & 3}]`;
     return `{ let s = u.zs${at}; let c = rem % s; rem = rem / s; ${gr.map((k) => `o${k} = o${k} + c * ${st(k, d + 2)};`).join(' ')} }`;
   });
-  const loads = reads
-    .map((r, k) => {
-      if (r === 'scalar') return `let v${k} = u.sc[${k}];`;
-      const idx = r === 'same' ? 'i' : r === 'one' ? '0u' : `o${k}`;
-      return raw ? `let v${k} = x${k}[${idx}];` : `let v${k} = f32(x${k}[${idx}]);`;
-    })
-    .join(' ');
   return `
 struct U { n: u32, rank: u32, p0: f32, p1: f32, sc: vec4<f32>, g: vec4<u32>, zs: array<vec4<u32>, 2>, st: array<vec4<u32>, 6> }
 @group(0) @binding(0) var<uniform> u: U;
