@@ -128,7 +128,8 @@ t('conv2d and convTranspose2d gradients match finite differences on tiny shapes'
 t(
   'pooling and nearest upsampling on the grid: lane and row tails, planes past one grid dimension',
   async () => {
-    // 70 columns = 64 lanes + a tail of 6; 140 rows = 58 + 58 + 24 per workgroup (4096 / 70 → 58).
+    // Input and stride-1 average pooling: 70 columns = 64 lanes + a tail of 6, 140 rows = 64 + 64 + 12 per
+    // workgroup; the 2×2 max pooling's 70×35 output: 35 columns on 8-lane workgroups (a tail of 3).
     const a = randRef([1, 2, 140, 70], 31);
     await expectClose(
       maxPool2d(fromRef(a), 2),

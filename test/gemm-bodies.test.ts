@@ -45,6 +45,20 @@ type Mode = 'blocked' | 'subgroup' | 'subgroup+texture' | 'subgroup+sampled';
 const bodies: Mode[] =
   auto === 'subgroup' ? ['blocked', 'subgroup', 'subgroup+texture', 'subgroup+sampled'] : ['blocked'];
 
+/** A plain row-major M×K · K×N problem, to read the WGSL its variant gets (no buffers needed). */
+const plain = (M: number, K: number, N: number): GemmProblem => ({
+  op: 'test',
+  M,
+  N,
+  K,
+  a: { off: 0, rs: K, cs: 1 },
+  b: { off: 0, rs: N, cs: 1 },
+  c: { off: 0, rs: N, cs: 1 },
+  bufA: {} as GPUBuffer,
+  bufB: {} as GPUBuffer,
+  bufC: {} as GPUBuffer,
+});
+
 async function withBody(mode: Mode, fn: () => Promise<void>): Promise<void> {
   setGemmBody(mode === 'blocked' ? 'blocked' : 'subgroup');
   setGemmTexture(mode.endsWith('texture') || mode.endsWith('sampled') ? 'always' : 'never');
@@ -303,18 +317,6 @@ if (auto === 'subgroup')
       withBody('subgroup+texture', async () => {
         const a = randRef([40, 72], 91);
         const b = randRef([72, 64], 92);
-        const plain = (M: number, K: number, N: number): GemmProblem => ({
-          op: 'test',
-          M,
-          N,
-          K,
-          a: { off: 0, rs: K, cs: 1 },
-          b: { off: 0, rs: N, cs: 1 },
-          c: { off: 0, rs: N, cs: 1 },
-          bufA: {} as GPUBuffer,
-          bufB: {} as GPUBuffer,
-          bufC: {} as GPUBuffer,
-        });
         const results: number[][] = [];
         for (const read of ['storage', 'sampled'] as const) {
           setGemmTextureRead(read);
@@ -333,6 +335,29 @@ if (auto === 'subgroup')
           "'auto' reads a storage texture exactly where the adapter's WGSL can",
         );
         if (results.length === 2) assert.equal(results[0], results[1], 'bit for bit');
+      }),
+  );
+
+if (auto === 'subgroup')
+  t(
+    "[subgroup+texture] verifyGemm's fallback: with storage-texture reads switched off, the sampled read",
+    () =>
+      withBody('subgroup+texture', async () => {
+        try {
+          disableGemmPath('storageTexture', 'test');
+          assert.ok(gemmVariantSource(plain(40, 72, 64)).includes('texture_2d<f32>'));
+          assert.equal(disabledGemmPaths(), { storageTexture: 'test' });
+          const a = randRef([40, 72], 93);
+          const b = randRef([72, 64], 94);
+          await expectClose(matmul(fromRef(a), fromRef(b)), R.matmul(a, b), 'sampled after the switch-off');
+          setGemmTextureRead('storage');
+          assert.ok(
+            gemmVariantSource(plain(40, 72, 64)).includes('texture_storage_2d'),
+            'forcing still works',
+          );
+        } finally {
+          resetGemmPaths();
+        }
       }),
   );
 

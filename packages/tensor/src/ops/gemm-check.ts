@@ -24,6 +24,7 @@ import {
   setGemmTexture,
   splitKOf,
   splitSlices,
+  storageTextureReads,
   subgroup8,
   type TextureMode,
 } from './gemm.js';
@@ -409,7 +410,8 @@ async function runBody(body: Body, texture: TextureMode): Promise<GemmCheck> {
 
 /**
  * Verifies every GEMM body and B path this adapter would use (see the top of this file) and switches off any
- * that fails: the subgroup body's texture path → B from storage → the blocked body; split-K (GPUs) when only
+ * that fails: the subgroup body's texture path read as a storage texture → read sampled → B from storage → the
+ * blocked body; split-K (GPUs) when only
  * the long-K case fails. Throws when even the
  * blocked body fails (no GEMM to trust on this adapter). Returns what was run, for reports.
  */
@@ -442,7 +444,13 @@ export async function verifyGemm(): Promise<GemmCheck[]> {
     const texture = await runBody('subgroup', 'always');
     checks.push(storage, texture);
     if (storage.failed.length) disableGemmPath('subgroup', storage.failed.join('; '));
-    else if (texture.failed.length) disableGemmPath('texture', texture.failed.join('; '));
+    else if (texture.failed.length && storageTextureReads()) {
+      // The texture read as a storage texture failed: try the sampled read before giving up the texture.
+      disableGemmPath('storageTexture', texture.failed.join('; '));
+      const sampled = await runBody('subgroup', 'always');
+      checks.push(sampled);
+      if (sampled.failed.length) disableGemmPath('texture', sampled.failed.join('; '));
+    } else if (texture.failed.length) disableGemmPath('texture', texture.failed.join('; '));
   }
   return checks;
 }

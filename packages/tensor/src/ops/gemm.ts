@@ -174,8 +174,10 @@ export function setGemmTextureRead(mode: TextureRead): void {
 export function gemmTextureRead(): TextureRead {
   return texRead;
 }
-function storageTextureReads(): boolean {
-  return texRead === 'storage' || (texRead === 'auto' && runtime().adapter.storageTextureReads === true);
+/** Whether the texture path reads B as a storage texture now (setting, adapter and verifyGemm's verdict). */
+export function storageTextureReads(): boolean {
+  if (texRead !== 'auto') return texRead === 'storage';
+  return runtime().adapter.storageTextureReads === true && !disabled.has('storageTexture');
 }
 
 /** The body forced by setGemmBody, or null when the choice is automatic. */
@@ -184,7 +186,7 @@ export function forcedGemmBody(): Body | null {
 }
 
 // Paths switched off by the run-time check (gemm-check.ts): automatic choices avoid them; forcing still works.
-export type GemmPath = 'subgroup' | 'texture' | 'splitK';
+export type GemmPath = 'subgroup' | 'texture' | 'storageTexture' | 'splitK';
 const disabled = new Map<GemmPath, string>();
 /** Switches a path off for automatic choices (verifyGemm does this when it fails), with the reason. */
 export function disableGemmPath(path: GemmPath, reason: string): void {

@@ -87,7 +87,9 @@ function copyStrided(
   const nx = r ? c.shape[r - 1]! : 1;
   const ny = r > 1 ? c.shape[r - 2]! : 1;
   const nz = shapeSize(c.shape.slice(0, Math.max(0, r - 2)));
-  const g = rowGrid(nx, ny, nz);
+  // A copy that collapses to one dim (a slice or concat of whole rows) has no rows to share a workgroup's
+  // cost: the general kernel takes 256 elements per workgroup and divides once per lane.
+  const g = r > 1 ? rowGrid(nx, ny, nz) : null;
   if (g) {
     const outer = (st: number[]) => padWords([...st.slice(0, Math.max(0, r - 2))].reverse());
     const zs = [...c.shape.slice(0, Math.max(0, r - 2))].reverse();
