@@ -144,6 +144,7 @@ for (const body of bodies) {
         [[5], 12, 3],
         [[2, 3], 7, 9],
         [[40], 64, 2],
+        [[30], 24, 20], // weight gradient M = 20: Aᵀ read 4 rows per lane, 24-row tiles
       ] as const) {
         await checkGrad(
           `${body} linear ${lead}x${inF}->${out}`,
