@@ -1167,28 +1167,6 @@ export function dispatchStats(): {
   return { submits, dispatches, pipelines: pipelineCount(), encodeMs, submitMs, bindGroupsCreated };
 }
 
-/**
- * The shape of a row-grid kernel over Z × Y × X elements: X on the lanes (`gx` per workgroup: 64, or 8 when
- * X < 64), up to `yb` rows of Y per lane, Z on the workgroup's z. lavapipe pays a fixed cost per workgroup
- * (a 64-element workgroup of a permute cost ≈ 0.6 µs), so on CPU adapters a workgroup takes up to ≈ 4096
- * elements (fewer when Y is short: a Y of 1 gives 64); a GPU gets one row per workgroup. Either way enough
- * rows per lane that the rows fit the grid. Null when X or Z exceed the adapter's workgroup limits.
- * Row-grid kernels index without dividing a flat index by uniform sizes, which lavapipe runs as a scalar
- * `divl` per lane.
- */
-export function rowGrid(
-  X: number,
-  Y: number,
-  Z: number,
-): { gx: number; yb: number; groups: [number, number, number] } | null {
-  const max = runtime().maxWorkgroupsPerDim;
-  const gx = X >= 64 ? 64 : 8;
-  const want = cpuAdapter() ? Math.max(1, Math.floor(4096 / Math.min(X, gx))) : 1;
-  const yb = Math.max(1, Math.min(Y, Math.max(want, Math.ceil(Y / max))));
-  const groups: [number, number, number] = [Math.ceil(X / gx), Math.ceil(Y / yb), Z];
-  return groups.every((g) => g <= max) ? { gx, yb, groups } : null;
-}
-
 /** Splits `n` workgroups over x and y so that neither exceeds the per-dimension limit. */
 export function grid(n: number): [number, number] {
   const max = runtime().maxWorkgroupsPerDim;

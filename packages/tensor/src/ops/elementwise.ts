@@ -11,12 +11,12 @@ import {
   kernelFor,
   MAIN_1D,
   onDeviceChange,
-  rowGrid,
   staticUniforms,
   type UWord,
   writeBuffer,
 } from '../gpu.js';
 import { type DType, fmtShape, record, type Scalar, type Shape, Tensor } from '../tensor.js';
+import { gridDims, gridStrides, ROW_GRID_END, rowGrid, rowGridMain, splitOuter } from './rowgrid.js';
 import { broadcastShapes, broadcastStrides, collapse, MAX_RANK, sameShape } from './shape.js';
 
 const WG = 256;
@@ -169,8 +169,8 @@ ${MAIN_1D(WG)} {
  * indices once per workgroup, every uniform at a constant index. The general form above divides each
  * element's flat index by uniform sizes per lane and dim (a scalar `divl` per lane on lavapipe): a
  * (1024, 1024) + (1024, 1) add took 12.2 ms there against 1.4 ms without broadcasting (timestamp queries,
- * 2-core Zen 5 EPYC, 2026-12-06). Uniform words: u.g = (nx, ny, rows per workgroup); u.zs the outer sizes,
- * innermost first, 1-padded; operand k's strides in u.st[2k], u.st[2k + 1]: (x, y, outer dims innermost first).
+ * 2-core Zen 5 EPYC, 2026-12-06). Uniform words: u.g = (X, Y, rows per workgroup); u.zs the outer sizes and
+ * operand k's strides in u.st[2k], u.st[2k + 1] as gridDims and gridStrides (rowgrid.ts) lay them out.
  */
 function gridSource(
   reads: Read[],
@@ -183,35 +183,24 @@ function gridSource(
   gx: number,
 ): string {
   const gr = reads.flatMap((r, k) => (r === 'grid' ? [k] : []));
-  const st = (k: number, w: number) => `u.st[${2 * k + (w >> 2)}][${w & 3}]`;
-  const outer = Array.from({ length: MAX_RANK - 2 }, (_, d) => {
-    const at = `[${d >> 2}][${d & 3}]`;
-    return `{ let s = u.zs${at}; let c = rem % s; rem = rem / s; ${gr.map((k) => `o${k} = o${k} + c * ${st(k, d + 2)};`).join(' ')} }`;
-  });
+  // o{k}: operand k's offset of the lane's element in the current row (what `loads` reads), i the output's.
+  const head = `${gr.map((k) => `var o${k} = gid.x * u.st[${2 * k}][0] + y0 * u.st[${2 * k}][1];`).join(' ')}
+  var i = (wid.z * u.g.y + y0) * u.g.x + gid.x;
+  ${splitOuter(
+    'u.zs',
+    gr.map((k) => ({ name: `o${k}`, st: 'u.st', at: 2 * k })),
+  )}`;
   return `
 struct U { n: u32, rank: u32, p0: f32, p1: f32, sc: vec4<f32>, g: vec4<u32>, zs: array<vec4<u32>, 2>, st: array<vec4<u32>, 6> }
 @group(0) @binding(0) var<uniform> u: U;
 ${bind}
 ${prelude}
 @group(0) @binding(${b}) var<storage, read_write> y: array<${wgslType(outType)}>;
-@compute @workgroup_size(${gx}) fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let nx = u.g.x;
-  let ny = u.g.y;
-  let y0 = wid.y * u.g.z;
-  var rem = wid.z;
-  ${gr.map((k) => `var o${k} = y0 * ${st(k, 1)};`).join(' ')}
-  ${outer.join('\n  ')}
-  if (gid.x >= nx) { return; }
-  ${gr.map((k) => `o${k} = o${k} + gid.x * ${st(k, 0)};`).join(' ')}
-  var i = (wid.z * ny + y0) * nx + gid.x;
-  let rows = min(u.g.z, ny - y0);
-  for (var j = 0u; j < rows; j = j + 1u) {
+${rowGridMain(gx, 'u.g.x', 'u.g.y', 'u.g.z', head)}
     ${loads}
     y[i] = ${result};
-    i = i + nx;
-    ${gr.map((k) => `o${k} = o${k} + ${st(k, 1)};`).join(' ')}
-  }
-}`;
+    i = i + u.g.x;
+    ${gr.map((k) => `o${k} = o${k} + u.st[${2 * k}][1];`).join(' ')}${ROW_GRID_END}`;
 }
 
 const F0 = f32(0);
@@ -285,13 +274,9 @@ export function mapElementwise(
     : { shape: [out.size], strides: [] as number[][] };
   if (shape.length > MAX_RANK) throw new Error(`${name}: rank ${shape.length} exceeds ${MAX_RANK}`);
   // The grid form (gridSource) wherever its grid fits the adapter's limits.
-  const r = shape.length;
-  const nx = shape[r - 1] ?? 1;
-  const ny = r > 1 ? shape[r - 2]! : 1;
-  const nz = out.size / (nx * ny);
-  const g = reads.includes('bcast') ? rowGrid(nx, ny, nz) : null;
-  const onGrid = g !== null;
-  if (onGrid) reads = reads.map((q) => (q === 'bcast' ? 'grid' : q));
+  const dims = gridDims(shape);
+  const g = reads.includes('bcast') ? rowGrid(dims.X, dims.Y, dims.Z) : null;
+  if (g) reads = reads.map((q) => (q === 'bcast' ? 'grid' : q));
   const inTypes = operands.map((o) => (typeof o === 'number' ? 'float32' : o.dtype));
   // Keyed by every template argument, so that the WGSL is generated once per variant, not per call.
   const prelude = opts.prelude ?? '';
@@ -308,28 +293,22 @@ export function mapElementwise(
     uniforms[4 + j] = typeof o === 'number' ? f32(o) : F0;
   }
   const tiled = reads.includes('tile');
-  for (let j = 0; j < MAX_RANK; j++)
-    uniforms[8 + j] = tiled ? (reads[j] === 'tile' ? (operands[j] as Tensor).size / 4 : 0) : (shape[j] ?? 0);
-  for (let j = 0; j < 3; j++) {
-    const st = strides[j];
-    for (let d = 0; d < MAX_RANK; d++) uniforms[8 + MAX_RANK * (j + 1) + d] = st?.[d] ?? 0;
-  }
   if (g) {
-    // struct U { n, rank, p0, p1, sc, g: (nx, ny, rows per workgroup, 0), zs: outer sizes innermost first,
-    // st: per operand (x, y, outer strides innermost first) }
-    uniforms.length = 44;
-    uniforms[8] = nx;
-    uniforms[9] = ny;
-    uniforms[10] = g.yb;
-    uniforms[11] = 0;
-    const outerDims = shape.slice(0, Math.max(0, r - 2)).reverse();
-    for (let d = 0; d < 8; d++) uniforms[12 + d] = d < MAX_RANK - 2 ? (outerDims[d] ?? 1) : 0;
+    // The grid form's struct U { n, rank, p0, p1, sc, g: (X, Y, rows per workgroup, 0), zs, st: 8 words per
+    // operand } (see gridDims, gridStrides).
+    const words = [dims.X, dims.Y, g.yb, 0, ...dims.sizes];
+    for (let j = 0; j < 3; j++) words.push(...gridStrides(strides[j] ?? []));
+    uniforms.splice(8, uniforms.length - 8, ...words);
+  } else {
+    for (let j = 0; j < MAX_RANK; j++)
+      uniforms[8 + j] = tiled
+        ? reads[j] === 'tile'
+          ? (operands[j] as Tensor).size / 4
+          : 0
+        : (shape[j] ?? 0);
     for (let j = 0; j < 3; j++) {
       const st = strides[j];
-      const words = st
-        ? [st[r - 1] ?? 0, r > 1 ? st[r - 2]! : 0, ...st.slice(0, Math.max(0, r - 2)).reverse()]
-        : [];
-      for (let d = 0; d < 8; d++) uniforms[20 + 8 * j + d] = words[d] ?? 0;
+      for (let d = 0; d < MAX_RANK; d++) uniforms[8 + MAX_RANK * (j + 1) + d] = st?.[d] ?? 0;
     }
   }
   const perThread = reads.includes('bcast') ? 1 : PER;

@@ -25,8 +25,9 @@
 //    Texture loads cost lavapipe less than storage loads (an 8×8 block per lane: 109 vs 183 ns per k step in a
 //    microbench), so by default this body first packs B into a scratch rgba32float texture (texel (n/4, k) =
 //    B[k, n..n+3], zero-padded to K % 4 = 0) and reads it with textureLoad (as a read-only storage texture
-//    where WGSL allows, see setGemmTextureRead), for problems large enough to repay the pack (see texFits). A row-major B is copied in (buffer-to-texture copies); any other layout goes
-//    through a small kernel into a staging buffer, then one copy (see packB):
+//    where WGSL allows, see setGemmTextureRead), for problems large enough to repay the pack (see texFits).
+//    A row-major B is copied in (buffer-to-texture copies); any other layout goes through a small kernel into
+//    a staging buffer, then one copy (see packB):
 //    1.44–1.54× on 1024³ and the seed conv GEMM 6272×1024×128 (npm run bench, "B from storage" column).
 //  • `blocked` — portable: each invocation owns a TM×(4·H) block of C and loads its own A rows and B columns;
 //    used on every other adapter (GPUs, OpenGL compat without subgroups).
@@ -214,14 +215,15 @@ export function pickConfig(M: number, N: number): GemmConfig {
   // take the fewest row groups that cover them: a VAE's 20-wide latent layers (M = 20 after the narrow swap)
   // ran 1.2–1.4× faster in 24-row tiles than in 32 (worker CPU time; 20×400×128, 20×128×400 and its
   // transposed-A form; Zen 5 EPYC, 2026-12-06).
-  if (body === 'subgroup')
-    return { body, rows: M <= 8 ? 1 : M <= 16 ? 2 : M <= 24 ? 3 : 4, h: 1, wgx: 8, wgy: 1 };
+  if (body === 'subgroup') return { body, rows: rowGroups(M), h: 1, wgx: 8, wgy: 1 };
   // blocked: 8×8 per invocation and 4×8 invocations (64×32 tiles); narrow outputs get fewer columns.
   if (N <= 4) return { body, rows: 8, h: 1, wgx: 1, wgy: 64 };
   if (N <= 32) return { body, rows: 8, h: 1, wgx: 8, wgy: 8 };
   return { body, rows: 8, h: 2, wgx: 4, wgy: 8 };
 }
 
+/** Subgroup body: row groups of 8 per tile, the fewest that cover M, at most 4 (see pickConfig). */
+const rowGroups = (M: number) => Math.min(4, Math.max(1, Math.ceil(M / 8)));
 const tileM = (c: GemmConfig) => (c.body === 'subgroup' ? 8 * c.rows : c.rows * c.wgy);
 const tileN = (c: GemmConfig) => (c.body === 'subgroup' ? 32 * c.h : 4 * c.h * c.wgx);
 
@@ -932,7 +934,7 @@ function variantOf(p: GemmProblem): Variant {
   // 3.3–4.9 with rows 2, whose lanes 4–7 load rows the tile does not use; 1024×128×6272 (B texture) 35.2–35.5
   // against 37.1–38.9 with 32×64 tiles and 37.8–41.9 with 24×64; 784×400×128 (texture) 2.06–2.18 against
   // 2.42–2.48 and 2.08.
-  const cfg = am === 'm4' && !p.config ? { ...tcfg, rows: p.M <= 24 ? 3 : 4, h: 1 } : tcfg;
+  const cfg = am === 'm4' && !p.config ? { ...tcfg, rows: rowGroups(p.M), h: 1 } : tcfg;
   return {
     cfg,
     am,

@@ -2,9 +2,10 @@
 // 32-bit words through arbitrary strides (so it serves every dtype): permute, expand, slice, pad, concat and
 // their gradients (a grid kernel, or a general one where the grid would not fit; see copyStrided).
 // Gather/indexSelect have their own kernel and a scatter-free backward.
-import { dispatch, FLAT_INDEX, grid, kernel, kernelFor, MAIN_1D, rowGrid } from '../gpu.js';
+import { dispatch, FLAT_INDEX, grid, kernel, kernelFor, MAIN_1D } from '../gpu.js';
 import { fmtShape, record, type Shape, shapeSize, Tensor } from '../tensor.js';
 import { full, mapElementwise } from './elementwise.js';
+import { gridDims, gridStrides, ROW_GRID_END, rowGrid, rowGridMain, splitOuter } from './rowgrid.js';
 import { broadcastStrides, collapse, contiguousStrides, MAX_RANK, normAxis, padWords } from './shape.js';
 
 const WG = 256;
@@ -38,33 +39,28 @@ ${MAIN_1D(WG)} {
 // a constant index. Each lane copies its column of up to `yb` rows. Measured on lavapipe (timestamp queries,
 // 2-core Zen 5 EPYC, 2026-12-06), a (128, 64, 14, 14) → NHWC permute took 28.7 ms with the general kernel
 // (a scalar `divl` per lane and dim), 15.9 ms on this grid with one row per workgroup, 2.7 ms with ≈ 4096
-// elements per workgroup; a 400×784 transpose 4.8 → 0.6 ms. Outer dims are stored innermost first, size 1
-// past the last (index 0, so unused dims add nothing).
-const OUTER = MAX_RANK - 2;
-const copyGridSource = (wgx: number) => `
-struct U { inOff: u32, outOff: u32, nx: u32, isx: u32, osx: u32, isy: u32, osy: u32, ny: u32, yb: u32, p0: u32, p1: u32, p2: u32, zs: array<vec4<u32>, 2>, zi: array<vec4<u32>, 2>, zo: array<vec4<u32>, 2> }
+// elements per workgroup; a 400×784 transpose 4.8 → 0.6 ms. Uniform words: see gridDims and gridStrides
+// (rowgrid.ts); st[0..1] the input's strides, st[2..3] the output's.
+const copyGridSource = (gx: number) => `
+struct U { inOff: u32, outOff: u32, nx: u32, ny: u32, yb: u32, p0: u32, p1: u32, p2: u32, zs: array<vec4<u32>, 2>, st: array<vec4<u32>, 4> }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read_write> y: array<u32>;
-@compute @workgroup_size(${wgx}) fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let y0 = wid.y * u.yb;
-  var src = u.inOff + y0 * u.isy;
-  var dst = u.outOff + y0 * u.osy;
-  var rem = wid.z;
-  ${Array.from({ length: OUTER }, (_, k) => {
-    const at = `[${k >> 2}][${k & 3}]`;
-    return `{ let s = u.zs${at}; let c = rem % s; rem = rem / s; src = src + c * u.zi${at}; dst = dst + c * u.zo${at}; }`;
-  }).join('\n  ')}
-  if (gid.x >= u.nx) { return; }
-  src = src + gid.x * u.isx;
-  dst = dst + gid.x * u.osx;
-  let rows = min(u.yb, u.ny - y0);
-  for (var j = 0u; j < rows; j = j + 1u) {
+${rowGridMain(
+  gx,
+  'u.nx',
+  'u.ny',
+  'u.yb',
+  `var src = u.inOff + gid.x * u.st[0][0] + y0 * u.st[0][1];
+  var dst = u.outOff + gid.x * u.st[2][0] + y0 * u.st[2][1];
+  ${splitOuter('u.zs', [
+    { name: 'src', st: 'u.st', at: 0 },
+    { name: 'dst', st: 'u.st', at: 2 },
+  ])}`,
+)}
     y[dst] = x[src];
-    src = src + u.isy;
-    dst = dst + u.osy;
-  }
-}`;
+    src = src + u.st[0][1];
+    dst = dst + u.st[2][1];${ROW_GRID_END}`;
 
 /** y[outOff + Σ c·ost] = x[inOff + Σ c·ist] for every index c of `shape` (element units). */
 function copyStrided(
@@ -83,35 +79,14 @@ function copyStrided(
   if (c.shape.length > MAX_RANK) throw new Error(`${op}: rank ${c.shape.length} exceeds ${MAX_RANK}`);
   const r = c.shape.length;
   const [is, os] = [c.strides[0]!, c.strides[1]!];
-  // (Collapsing drops size-1 dims: a copy of one element has rank 0.)
-  const nx = r ? c.shape[r - 1]! : 1;
-  const ny = r > 1 ? c.shape[r - 2]! : 1;
-  const nz = shapeSize(c.shape.slice(0, Math.max(0, r - 2)));
-  // A copy that collapses to one dim (a slice or concat of whole rows) has no rows to share a workgroup's
-  // cost: the general kernel takes 256 elements per workgroup and divides once per lane.
-  const g = r > 1 ? rowGrid(nx, ny, nz) : null;
+  // A copy that collapses to one dim (a slice or concat of whole rows; rank 0 for one element) has no rows to
+  // share a workgroup's cost: the general kernel takes 256 elements per workgroup and divides once per lane.
+  const d = gridDims(c.shape);
+  const g = r > 1 ? rowGrid(d.X, d.Y, d.Z) : null;
   if (g) {
-    const outer = (st: number[]) => padWords([...st.slice(0, Math.max(0, r - 2))].reverse());
-    const zs = [...c.shape.slice(0, Math.max(0, r - 2))].reverse();
     dispatch(
       kernelFor(`copy_grid|${g.gx}`, () => copyGridSource(g.gx)),
-      [
-        inOff,
-        outOff,
-        nx,
-        r ? is[r - 1]! : 0,
-        r ? os[r - 1]! : 0,
-        r > 1 ? is[r - 2]! : 0,
-        r > 1 ? os[r - 2]! : 0,
-        ny,
-        g.yb,
-        0,
-        0,
-        0,
-        ...padWords([...zs, ...new Array<number>(OUTER - zs.length).fill(1)]),
-        ...outer(is),
-        ...outer(os),
-      ],
+      [inOff, outOff, d.X, d.Y, g.yb, 0, 0, 0, ...d.sizes, ...gridStrides(is), ...gridStrides(os)],
       [x.buffer(op), y.buffer(op)],
       g.groups,
       `copy:${op}`,
@@ -364,12 +339,9 @@ export function stack(xs: readonly Tensor[], dim = 0): Tensor {
 // 2.1–2.3 ms flat, 0.86–0.91 ms on the grid (two alternating pairs of processes).
 const gatherMain = (gx: number, rows: 'J' | 'N') =>
   gx
-    ? `@compute @workgroup_size(${gx}) fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let a = wid.z;
-  let b = gid.x;
-  if (b >= u.B) { return; }
-  let y0 = wid.y * u.yb;
-  for (var r = y0; r < min(y0 + u.yb, u.${rows}); r = r + 1u) {
+    ? `${rowGridMain(gx, 'u.B', `u.${rows}`, 'u.yb', 'let a = wid.z;')}
+    let b = gid.x;
+    let r = row;
     let i = (a * u.${rows} + r) * u.B + b;`
     : `${MAIN_1D(WG)} {
   ${FLAT_INDEX(WG)}
@@ -377,7 +349,7 @@ const gatherMain = (gx: number, rows: 'J' | 'N') =>
   let b = i % u.B;
   let r = (i / u.B) % u.${rows};
   let a = i / (u.B * u.${rows});
-  {`;
+  {`; // the flat form's body closes like the grid form's (ROW_GRID_END)
 const GATHER_U = 'struct U { n: u32, N: u32, J: u32, B: u32, ia: u32, ij: u32, ib: u32, yb: u32 }';
 const gatherSource = (gx: number) => `
 ${GATHER_U}
@@ -388,9 +360,7 @@ ${GATHER_U}
 ${gatherMain(gx, 'J')}
     let k = index[a * u.ia + r * u.ij + b * u.ib];
     // An out-of-range index gives NaN (float) rather than a silent wrong value.
-    if (k < 0 || u32(k) >= u.N) { y[i] = 0x7fc00000u; } else { y[i] = x[(a * u.N + u32(k)) * u.B + b]; }
-  }
-}`;
+    if (k < 0 || u32(k) >= u.N) { y[i] = 0x7fc00000u; } else { y[i] = x[(a * u.N + u32(k)) * u.B + b]; }${ROW_GRID_END}`;
 
 // d/dx of a gather: one thread per x element sums the output grads whose index points at it (no atomics).
 const gatherBackwardSource = (gx: number) => `
@@ -405,9 +375,7 @@ ${gatherMain(gx, 'N')}
     for (var j = 0u; j < u.J; j = j + 1u) {
       if (index[a * u.ia + j * u.ij + b * u.ib] == nn) { acc = acc + g[(a * u.J + j) * u.B + b]; }
     }
-    gx[i] = acc;
-  }
-}`;
+    gx[i] = acc;${ROW_GRID_END}`;
 
 /** Dispatches a gather kernel over (A, rows, B) on a row grid, or flat past its limits. */
 function gatherDispatch(

@@ -1,35 +1,29 @@
 // 2-D pooling and nearest upsampling (NCHW). Forward: one lane per output column; backward: one lane per
-// input column, gathering from the outputs whose window covers it (no atomics, deterministic). Kernels run on
-// a grid (column on the lanes, up to u.yb rows per lane, plane = image·channel on z), so no lane divides its
-// flat index into (plane, row, column), which lavapipe runs as a scalar `divl` per lane, and a workgroup's
-// fixed cost is shared by ≈ 4096 elements. One output per invocation (the way before) against the grid, timestamp
-// queries, two alternating pairs of processes (2-core Zen 5 EPYC, 2026-12-06): 2× nearest upsample of (128, 64, 14, 14) 37.8–38.2 → 13.6 ms, max / avg pooling 2×2 of
-// (128, 64, 28, 28) 16.9–17.2 → 11.9–12.4 / 15.0–16.2 → 11.2–11.3 ms (backward kernels not timed).
-import { dispatch, f32, kernelFor, nanBits, rowGrid, runtime, type UWord } from '../gpu.js';
+// input column, gathering from the outputs whose window covers it (no atomics, deterministic). The kernels
+// run on a row grid (rowgrid.ts: column on the lanes, up to u.yb rows per lane, plane = image·channel on z), so
+// no lane divides its flat index into (plane, row, column), which lavapipe runs as a scalar `divl` per lane,
+// and a workgroup's fixed cost is shared by ≈ 4096 elements. One output per invocation (the way before) against
+// the grid, timestamp queries, two alternating pairs of processes (2-core Zen 5 EPYC, 2026-12-06): 2× nearest
+// upsample of (128, 64, 14, 14) 37.8–38.2 → 13.6 ms, max / avg pooling 2×2 of (128, 64, 28, 28) 16.9–17.2 →
+// 11.9–12.4 / 15.0–16.2 → 11.2–11.3 ms (backward kernels not timed).
+import { dispatch, f32, kernelFor, nanBits, runtime, type UWord } from '../gpu.js';
 import { fmtShape, record, Tensor } from '../tensor.js';
 import { type Pair, pair } from './conv.js';
+import { ROW_GRID_END, rowGrid, rowGridMain } from './rowgrid.js';
 
 const FIELDS =
   'n: u32, H: u32, W: u32, OH: u32, OW: u32, kH: u32, kW: u32, sh: u32, sw: u32, ph: u32, pw: u32, includePad: u32, yb: u32, p0: u32';
 /**
- * main() over the grid of the output (`out`: row oh, column ow) or of the input (row ih, column iw), with
- * `plane` and the flat index `i`. It opens the loop over the lane's rows: a kernel's body ends with `END`.
+ * main() over the row grid of the output (`out`: row oh, column ow) or of the input (row ih, column iw), with
+ * `plane` and the flat index `i`, up to the body of the row loop: a kernel's body ends with ROW_GRID_END.
  */
 const GRID_MAIN = (gx: number, out: boolean) => {
   const [Y, X, r, c] = out ? ['u.OH', 'u.OW', 'oh', 'ow'] : ['u.H', 'u.W', 'ih', 'iw'];
-  return `@compute @workgroup_size(${gx}) fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let plane = wid.z + u.p0;
-  let y0 = wid.y * u.yb;
-  let ${c} = gid.x;
-  if (${c} >= ${X}) { return; }
-  let rows = min(u.yb, ${Y} - y0);
-  for (var jr = 0u; jr < rows; jr = jr + 1u) {
-    let ${r} = y0 + jr;
+  return `${rowGridMain(gx, X, Y, 'u.yb', 'let plane = wid.z + u.p0;')}
+    let ${r} = row;
+    let ${c} = gid.x;
     let i = (plane * ${Y} + ${r}) * ${X} + ${c};`;
 };
-const END = `
-  }
-}`;
 const HEAD = (bindings: string, gx: number, out: boolean) => `
 struct U { ${FIELDS} }
 @group(0) @binding(0) var<uniform> u: U;
@@ -68,7 +62,7 @@ const MAX_FWD = (gx: number) => `${HEAD(
       if (v > best || arg < 0 || (${nanBits('v')} && !(${nanBits('best')}))) { best = v; arg = ih * i32(u.W) + iw; }
     }
   }
-  y[i] = best; idx[i] = arg;${END}`;
+  y[i] = best; idx[i] = arg;${ROW_GRID_END}`;
 
 const MAX_BWD = (gx: number) => `${HEAD(
   `@group(0) @binding(1) var<storage, read> g: array<f32>;
@@ -80,7 +74,7 @@ const MAX_BWD = (gx: number) => `${HEAD(
       if (idx[o] == i32(ih * u.W + iw)) { acc = acc + g[o]; }
     }
   }
-  gx[i] = acc;${END}`;
+  gx[i] = acc;${ROW_GRID_END}`;
 
 // Divisor of an average window: kH·kW with count_include_pad, else the taps inside the input.
 const DIVISOR = `
@@ -107,7 +101,7 @@ const AVG_FWD = (gx: number) => `${DIVISOR}${HEAD(
       acc = acc + x[(plane * u.H + u32(ih)) * u.W + u32(iw)];
     }
   }
-  y[i] = acc / divisor(oh, ow);${END}`;
+  y[i] = acc / divisor(oh, ow);${ROW_GRID_END}`;
 
 const AVG_BWD = (gx: number) => `${DIVISOR}${HEAD(
   `@group(0) @binding(1) var<storage, read> g: array<f32>;
@@ -118,7 +112,7 @@ const AVG_BWD = (gx: number) => `${DIVISOR}${HEAD(
       acc = acc + g[o] / divisor(oh, ow);
     }
   }
-  gx[i] = acc;${END}`;
+  gx[i] = acc;${ROW_GRID_END}`;
 
 // Nearest, PyTorch's rule in float32: y[oh, ow] = x[min(⌊oh·sh⌋, H − 1), min(⌊ow·sw⌋, W − 1)] with sh = H/OH, or
 // 1/scale_factor when interpolate() was given one. Backward: the outputs that read input row ih lie in
@@ -132,7 +126,7 @@ const NEAREST_FWD = (gx: number) => `${NEAREST_U}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 ${GRID_MAIN(gx, true)}
-    y[i] = x[(plane * u.H + srcH(oh)) * u.W + srcW(ow)];${END}`;
+    y[i] = x[(plane * u.H + srcH(oh)) * u.W + srcW(ow)];${ROW_GRID_END}`;
 const NEAREST_BWD = (gx: number) => `${NEAREST_U}
 @group(0) @binding(1) var<storage, read> g: array<f32>;
 @group(0) @binding(2) var<storage, read_write> gx: array<f32>;
@@ -148,7 +142,7 @@ ${GRID_MAIN(gx, false)}
       if (srcW(ow) == iw) { acc = acc + g[(plane * u.OH + oh) * u.OW + ow]; }
     }
   }
-  gx[i] = acc;${END}`;
+  gx[i] = acc;${ROW_GRID_END}`;
 
 type Win = {
   H: number;
