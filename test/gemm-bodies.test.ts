@@ -45,7 +45,7 @@ type Mode = 'blocked' | 'subgroup' | 'subgroup+texture' | 'subgroup+sampled';
 const bodies: Mode[] =
   auto === 'subgroup' ? ['blocked', 'subgroup', 'subgroup+texture', 'subgroup+sampled'] : ['blocked'];
 
-/** A plain row-major M×K · K×N problem, to read the WGSL its variant gets (no buffers needed). */
+/** A plain row-major M×K · K×N problem with stand-in buffers: to read its kernel's WGSL or split-K choice. */
 const plain = (M: number, K: number, N: number): GemmProblem => ({
   op: 'test',
   M,
@@ -222,23 +222,15 @@ async function withSplitK(fn: () => Promise<void>): Promise<void> {
 t('split-K: chunk counts as on a GPU (K ≥ 2048, powers of 2, K/S a multiple of 4, ≥ 256 per chunk)', () =>
   withSplitK(async () => {
     const cfg = { body: 'blocked', rows: 8, h: 1, wgx: 1, wgy: 64 } as const;
-    const plain = (M: number, N: number, K: number) => ({
-      M,
-      N,
-      K,
-      a: { off: 0, rs: K, cs: 1 },
-      b: { off: 0, rs: N, cs: 1 },
-      c: { off: 0, rs: N, cs: 1 },
-    });
-    assert.is(splitKOf(plain(128, 2, 6272), cfg), 16); // 6272 = 2^7·49: 16 chunks of 392
-    assert.is(splitKOf(plain(128, 2, 2048), cfg), 8); // 8 chunks of 256, the least a chunk keeps
-    assert.is(splitKOf(plain(128, 2, 2040), cfg), 1); // K < 2048: not split
-    assert.is(splitKOf(plain(128, 2, 4098), cfg), 1); // 4098 = 2·2049: no chunk a multiple of 4
-    assert.is(splitKOf(plain(4096, 4096, 6272), cfg), 1); // enough tiles already
-    assert.is(splitKOf({ ...plain(128, 2, 6272), batch: [2] }, cfg), 1); // batched: never
-    assert.is(splitKOf({ ...plain(128, 2, 6272), outer: { n: 2, as: 1, bs: 1 } }, cfg), 1);
+    assert.is(splitKOf(plain(128, 6272, 2), cfg), 16); // 6272 = 2^7·49: 16 chunks of 392
+    assert.is(splitKOf(plain(128, 2048, 2), cfg), 8); // 8 chunks of 256, the least a chunk keeps
+    assert.is(splitKOf(plain(128, 2040, 2), cfg), 1); // K < 2048: not split
+    assert.is(splitKOf(plain(128, 4098, 2), cfg), 1); // 4098 = 2·2049: no chunk a multiple of 4
+    assert.is(splitKOf(plain(4096, 6272, 4096), cfg), 1); // enough tiles already
+    assert.is(splitKOf({ ...plain(128, 6272, 2), batch: [2] }, cfg), 1); // batched: never
+    assert.is(splitKOf({ ...plain(128, 6272, 2), outer: { n: 2, as: 1, bs: 1 } }, cfg), 1);
     setGemmSplitK('never');
-    assert.is(splitKOf(plain(128, 2, 6272), cfg), 1);
+    assert.is(splitKOf(plain(128, 6272, 2), cfg), 1);
     assert.throws(() => setGemmSplitK('maybe' as 'auto'), /gemm: unknown split-K mode 'maybe'/);
   }),
 );
