@@ -125,10 +125,18 @@ export interface GemmProblem {
 // Kernel choice
 
 let forced: Body | null = null;
+/** The setters' check: `v` is one of `allowed`, else "gemm: unknown <what> 'v' (expected 'a', 'b' or 'c')". */
+function expectOneOf(what: string, v: unknown, allowed: readonly (string | null)[]): void {
+  if (allowed.includes(v as string | null)) return;
+  const q = allowed.map((a) => (a === null ? 'null' : `'${a}'`));
+  throw new Error(
+    `gemm: unknown ${what} '${String(v)}' (expected ${q.slice(0, -1).join(', ')} or ${q.at(-1)})`,
+  );
+}
+
 /** Tests/benches: force one GEMM body ('subgroup' needs an adapter with 8-wide subgroups), or null for auto. */
 export function setGemmBody(body: Body | null): void {
-  if (body !== null && body !== 'subgroup' && body !== 'blocked')
-    throw new Error(`gemm: unknown body '${String(body)}' (expected 'subgroup', 'blocked' or null)`);
+  expectOneOf('body', body, ['subgroup', 'blocked', null]);
   if (body === 'subgroup' && !subgroup8()) throw new Error('gemm: this adapter has no 8-wide subgroups');
   forced = body;
 }
@@ -148,8 +156,7 @@ let texMode: TextureMode = 'auto';
  * repay the pack, 'always' wherever it fits (tests), 'never'.
  */
 export function setGemmTexture(mode: TextureMode): void {
-  if (mode !== 'auto' && mode !== 'always' && mode !== 'never')
-    throw new Error(`gemm: unknown texture mode '${String(mode)}' (expected 'auto', 'always' or 'never')`);
+  expectOneOf('texture mode', mode, ['auto', 'always', 'never']);
   texMode = mode;
 }
 export function gemmTexture(): TextureMode {
@@ -168,8 +175,7 @@ let texRead: TextureRead = 'auto';
  * 141 → 122 ms (two runs, medians of 7 and 9 alternating rounds, 2-core Zen 5 EPYC, 2026-12-06).
  */
 export function setGemmTextureRead(mode: TextureRead): void {
-  if (mode !== 'auto' && mode !== 'storage' && mode !== 'sampled')
-    throw new Error(`gemm: unknown texture read '${String(mode)}' (expected 'auto', 'storage' or 'sampled')`);
+  expectOneOf('texture read', mode, ['auto', 'storage', 'sampled']);
   texRead = mode;
 }
 export function gemmTextureRead(): TextureRead {
@@ -671,8 +677,7 @@ let splitK: SplitKMode = 'auto';
  * adapters test the GPU path), or never. Returns the previous mode.
  */
 export function setGemmSplitK(mode: SplitKMode): SplitKMode {
-  if (mode !== 'auto' && mode !== 'always' && mode !== 'never')
-    throw new Error(`gemm: unknown split-K mode '${String(mode)}' (expected 'auto', 'always' or 'never')`);
+  expectOneOf('split-K mode', mode, ['auto', 'always', 'never']);
   const old = splitK;
   splitK = mode;
   return old;
