@@ -371,17 +371,41 @@ export function findTorchPython(mode: string | undefined = 'auto'): string | nul
   return null;
 }
 
+/**
+ * PyTorch's environment in the benches. "As installed" clears any inherited override. "Tuned" adds two
+ * settings:
+ * - OPENBLAS_CORETYPE=SkylakeX: AVX-512 kernels where OpenBLAS does not pick them itself.
+ * - OMP_WAIT_POLICY=PASSIVE: PyTorch's OpenMP threads (libgomp) sleep at once when idle instead of
+ *   spinning. With the default policy they spin on both cores while OpenBLAS's own threads run a product.
+ *   On the 2-core Zen 5 VM (2026-12-06, `bench/torch_kernels.py` and `bench/torch_train.py`) PASSIVE gave:
+ *   - torch.mm 1024³: 11.5 ms against 22.6.
+ *   - MLP VAE training: 12,800–15,500 samples/s against 7,300–7,800.
+ *   - AE training: 39,000–41,000 samples/s against 16,000–19,000.
+ *   - conv VAE training: 530–570 samples/s against 320–420.
+ * With --isa avx2 both runs also get `avx2` (ISA caps and OpenBLAS core for AVX2).
+ * A value of `undefined` removes the variable.
+ */
+export function torchEnv(
+  tuned: boolean,
+  avx2: Record<string, string> | null = null,
+): Record<string, string | undefined> {
+  const core = avx2 ?? { OPENBLAS_CORETYPE: tuned ? 'SkylakeX' : '' };
+  return { ...core, OMP_WAIT_POLICY: tuned ? 'PASSIVE' : undefined };
+}
+
 /** Runs `py script args…` and parses the last line of its output as JSON (an Error's message on failure). */
 export function runPythonJson<T>(
   py: string,
   script: string,
   args: string[],
-  env: Record<string, string> = {},
+  env: Record<string, string | undefined> = {},
 ): T | string {
+  const merged: Record<string, string | undefined> = { ...process.env, ...env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete merged[k];
   try {
     const out = execFileSync(py, [script, ...args], {
       encoding: 'utf8',
-      env: { ...process.env, ...env },
+      env: merged,
       stdio: ['ignore', 'pipe', 'pipe'],
       maxBuffer: 1 << 26,
     });

@@ -9,12 +9,14 @@
 //
 // The input gradient (conv2d's dx, convTranspose2d's forward) is timed on both of its paths in the same run
 // where the layer takes the implicit one (col2im fused into the GEMM): "fwd+bwd col2im path" is the old
-// im2col/col2im form. PyTorch runs twice, as installed (OpenBLAS picks its core) and tuned
-// (OPENBLAS_CORETYPE=SkylakeX), each process printing the kernels it really uses.
+// im2col/col2im form. PyTorch runs twice, as installed (OpenBLAS picks its core, OpenMP's default wait policy)
+// and tuned (OPENBLAS_CORETYPE=SkylakeX, OMP_WAIT_POLICY=PASSIVE: see torchEnv in common.ts), each process
+// printing the kernels and wait policy it really uses.
 // `--isa avx2` emulates an AVX2-only machine on an AVX-512 one (labelled as emulated): lavapipe's LLVM is
 // given the CPU caps without AVX-512 (GALLIUM_OVERRIDE_CPU_CAPS=avx: avx/avx2/fma stay on, avx512* off; the
 // bench re-runs itself with it, since the device is created at import), and PyTorch gets
-// ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2 and OPENBLAS_CORETYPE=Haswell (both runs).
+// ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2 and OPENBLAS_CORETYPE=Haswell (both runs; tuned adds
+// OMP_WAIT_POLICY=PASSIVE).
 //
 // GFLOP/s counts 2 FLOP per multiply-add of the dense convolution (padding taps included, as PyTorch's
 // profiler does): forward 2·B·Cout·OH·OW·Cin·kH·kW (conv2d geometry), forward + backward 3× that (dx and dw
@@ -39,6 +41,7 @@ import {
   spread,
   type Timing,
   torchBlas,
+  torchEnv,
   writeJson,
 } from './common.js';
 import { workerCpuNs } from './cputime.js';
@@ -335,14 +338,12 @@ if (
   process.exit(r.status ?? 1);
 }
 const TORCH_AVX2 = { ONEDNN_MAX_CPU_ISA: 'AVX2', ATEN_CPU_CAPABILITY: 'avx2', OPENBLAS_CORETYPE: 'Haswell' };
-/** PyTorch runs: as installed (no OpenBLAS core override: an inherited OPENBLAS_CORETYPE is cleared) and tuned. */
-const torchRuns: { name: string; env: Record<string, string> }[] =
-  opts.isa === 'avx2'
-    ? [{ name: 'PyTorch AVX2 (emulated)', env: TORCH_AVX2 }]
-    : [
-        { name: 'PyTorch as installed', env: { OPENBLAS_CORETYPE: '' } },
-        { name: 'PyTorch tuned', env: { OPENBLAS_CORETYPE: 'SkylakeX' } },
-      ];
+/** PyTorch runs: as installed (inherited overrides cleared) and tuned (see torchEnv in common.ts). */
+const torchIsa = opts.isa === 'avx2' ? TORCH_AVX2 : null;
+const torchRuns: { name: string; env: Record<string, string | undefined> }[] = [
+  { name: `PyTorch${torchIsa ? ' AVX2 (emulated)' : ''} as installed`, env: torchEnv(false, torchIsa) },
+  { name: `PyTorch${torchIsa ? ' AVX2 (emulated)' : ''} tuned`, env: torchEnv(true, torchIsa) },
+];
 const torchPy = findTorchPython(opts.torch);
 const B = Number(opts.batch);
 const meta = benchMeta('conv', opts);
@@ -382,7 +383,7 @@ for (const L of LAYERS) {
 }
 type TorchConv = {
   torch: string;
-  isa: { aten: string; openblas_core: string; onednn_max_isa: string };
+  isa: { aten: string; openblas_core: string; onednn_max_isa: string; omp_wait_policy?: string };
   results: { layer: string; fwd_ms: number; fwd_bwd_ms: number }[];
 };
 const torchResults = torchRuns.map((run) => {
@@ -397,7 +398,7 @@ const torchResults = torchRuns.map((run) => {
   if (typeof r === 'string') console.log(`${run.name} ${r}\n`);
   else if (r)
     console.log(
-      `- ${run.name}: ATen ${r.isa.aten}, OpenBLAS core ${r.isa.openblas_core}, oneDNN ISA cap ${r.isa.onednn_max_isa}`,
+      `- ${run.name}: ATen ${r.isa.aten}, OpenBLAS core ${r.isa.openblas_core}, oneDNN ISA cap ${r.isa.onednn_max_isa}, OpenMP wait policy ${r.isa.omp_wait_policy ?? '?'}`,
     );
   return { ...run, r: r && typeof r !== 'string' ? r : null };
 });

@@ -2,7 +2,7 @@
 // body) against a naive one-invocation-per-output WGSL kernel on the same device in the same run, with a
 // cross-check of the results; and, where installed, tfjs-backend-webgpu on the same adapter
 // (npm i --no-save @tensorflow/tfjs-core @tensorflow/tfjs-backend-webgpu) and PyTorch on the CPU (Debian's
-// python3-torch, 2 threads).
+// python3-torch, 2 threads; as installed and tuned, see torchEnv in common.ts).
 //
 //   npm run bench [-- --shapes 128x784x400,1024x1024x1024] [--torch auto|off] [--quick] [--json out.json]
 //
@@ -28,6 +28,7 @@ import {
   spread,
   type Timing,
   torchBlas,
+  torchEnv,
   writeJson,
 } from './common.js';
 
@@ -283,13 +284,14 @@ console.log(
   `- tfjs-backend-webgpu: ${tfjs ? `${tfjs.version} on the same adapter (its own device)` : 'not installed (npm i --no-save @tensorflow/tfjs-core @tensorflow/tfjs-backend-webgpu)'}`,
 );
 console.log(
-  `- PyTorch: ${torchPy ? `${torchPy}, torch.mm, 2 threads, BLAS: ${torchBlas(torchPy)}` : 'not run (python3-torch not installed, or --torch off)'}`,
+  `- PyTorch: ${torchPy ? `${torchPy}, torch.mm, 2 threads, BLAS: ${torchBlas(torchPy)}; tuned: OPENBLAS_CORETYPE=SkylakeX OMP_WAIT_POLICY=PASSIVE` : 'not run (python3-torch not installed, or --torch off)'}`,
 );
 console.log('');
 
 const results: Result[] = [];
 const x2 = (v: number) => `${v.toFixed(2)}×`;
-const torchMs = new Map<string, number>();
+/** PyTorch's ms per shape: as installed, then tuned (torchEnv in common.ts). */
+const torchMs = [new Map<string, number>(), new Map<string, number>()] as const;
 const rowOf = (r: Result) => [
   r.shape,
   fmt(r.gflop, 3),
@@ -301,8 +303,11 @@ const rowOf = (r: Result) => [
   `${r.ratio.toFixed(2)}×`,
   r.tfjs ? fmt(r.tfjs.gflops, 3) : '–',
   r.tfjs ? x2(r.tfjs.ms / r.ours.ms) : '–',
-  torchMs.has(r.shape) ? fmt((r.gflop / torchMs.get(r.shape)!) * 1e3, 3) : '–',
-  torchMs.has(r.shape) ? x2(torchMs.get(r.shape)! / r.ours.ms) : '–',
+  ...torchMs.flatMap((m) =>
+    m.has(r.shape)
+      ? [fmt((r.gflop / m.get(r.shape)!) * 1e3, 3), x2(m.get(r.shape)! / r.ours.ms)]
+      : ['–', '–'],
+  ),
   r.maxRelErr.toExponential(1),
   `${r.cpuRelErr.ours.toExponential(1)} / ${r.cpuRelErr.naive.toExponential(1)}`,
   r.ours.samples.length > 1 ? `${Math.round(100 * Math.max(spread(r.ours), spread(r.naive)))}%` : '–',
@@ -320,6 +325,8 @@ const headers = [
   'ours/tfjs',
   'PyTorch GFLOP/s',
   'ours/PyTorch',
+  'PyTorch tuned GFLOP/s',
+  'ours/tuned',
   'max rel err',
   'vs CPU: ours / naive',
   'spread',
@@ -332,24 +339,26 @@ for (const s of shapes) {
   );
   results.push(r);
 }
-if (torchPy) {
-  type TorchMm = { results: { shape: string; ms: number }[] };
-  const tm = runPythonJson<TorchMm>(
-    torchPy,
-    join(dirname(fileURLToPath(import.meta.url)), 'torch_kernels.py'),
-    [
-      'matmul',
-      '--shapes',
-      shapes.map((s) => `${s.M}x${s.K}x${s.N}`).join(','),
-      '--target',
-      String(opts.targetSeconds),
-      '--reps',
-      String(opts.reps),
-    ],
-  );
-  if (typeof tm === 'string') console.log(`PyTorch ${tm}\n`);
-  else for (const r of tm.results) torchMs.set(r.shape, r.ms);
-}
+if (torchPy)
+  for (const tuned of [false, true]) {
+    type TorchMm = { results: { shape: string; ms: number }[] };
+    const tm = runPythonJson<TorchMm>(
+      torchPy,
+      join(dirname(fileURLToPath(import.meta.url)), 'torch_kernels.py'),
+      [
+        'matmul',
+        '--shapes',
+        shapes.map((s) => `${s.M}x${s.K}x${s.N}`).join(','),
+        '--target',
+        String(opts.targetSeconds),
+        '--reps',
+        String(opts.reps),
+      ],
+      torchEnv(tuned),
+    );
+    if (typeof tm === 'string') console.log(`PyTorch ${tuned ? 'tuned' : 'as installed'} ${tm}\n`);
+    else for (const r of tm.results) torchMs[tuned ? 1 : 0].set(r.shape, r.ms);
+  }
 console.log(markdownTable(headers, results.map(rowOf)));
 console.log('');
 console.log(

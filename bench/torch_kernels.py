@@ -3,7 +3,8 @@
 (forward and forward + backward), with the same timing rule as the Node side (calibrate to ≥ --target
 seconds per measurement, median of --reps). Prints one JSON object: {"torch", "threads", "isa", "results": [...]},
 where "isa" says which kernels this process really uses: ATen's CPU capability, the OpenBLAS core
-(OPENBLAS_CORETYPE overrides it) and oneDNN's ISA cap (ONEDNN_MAX_CPU_ISA), so that an AVX2 emulation is visible.
+(OPENBLAS_CORETYPE overrides it) and oneDNN's ISA cap (ONEDNN_MAX_CPU_ISA), so that an AVX2 emulation is visible,
+and OpenMP's wait policy (OMP_WAIT_POLICY; PASSIVE is part of the benches' "tuned" run).
 
   /usr/bin/python3 bench/torch_kernels.py matmul --shapes 128x784x400,1024x1024x1024
   /usr/bin/python3 bench/torch_kernels.py conv --batch 128
@@ -71,7 +72,12 @@ def isa():
             core = f().decode()
         except (OSError, AttributeError):
             core = "OpenBLAS (core unknown)"
-    return {"aten": cap, "openblas_core": core, "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "default")}
+    return {
+        "aten": cap,
+        "openblas_core": core,
+        "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "default"),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+    }
 
 
 def main():

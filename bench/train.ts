@@ -17,14 +17,15 @@
 // (train() from @wgrad/vae, the step loop the examples use), PyTorch as installed, PyTorch tuned — so that a
 // change in machine load hits every side alike. The table gives the median of the rounds (and the range).
 // PyTorch runs bench/torch_train.py with Debian's python3-torch (2 threads) in a fresh process per round: as
-// installed, and with OPENBLAS_CORETYPE=SkylakeX ("tuned": AVX-512 kernels where OpenBLAS does not pick them
-// itself). Ratios > 1 mean wgrad is faster.
+// installed, and tuned: OPENBLAS_CORETYPE=SkylakeX (AVX-512 kernels where OpenBLAS does not pick them itself)
+// and OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads sleep instead of spinning against OpenBLAS's threads:
+// about 2× PyTorch's speed on a 2-core machine; see torchEnv in common.ts). Ratios > 1 mean wgrad is faster.
 // Step anatomy: dispatches and submits per step are counted over the timed wgrad rounds; the host encode time
 // is measured on isolated steps (GPU idle: sync, encode one step, time it, sync), as the whole step's host
 // time (autograd, allocation, encoding) and the part inside dispatch() (uniforms, bind group, WebGPU calls),
 // both per dispatch.
 // --isa avx2 emulates an AVX2-only machine (this one has AVX-512): PyTorch with ONEDNN_MAX_CPU_ISA=AVX2
-// OPENBLAS_CORETYPE=Haswell (tuned = as installed there), lavapipe with GALLIUM_OVERRIDE_CPU_CAPS=avx (Mesa
+// OPENBLAS_CORETYPE=Haswell (tuned adds OMP_WAIT_POLICY=PASSIVE), lavapipe with GALLIUM_OVERRIDE_CPU_CAPS=avx (Mesa
 // then sees no AVX-512; the bench re-runs itself with it set, as the driver reads it at load).
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -70,6 +71,7 @@ import {
   parseBenchArgs,
   runPythonJson,
   torchBlas,
+  torchEnv,
   writeJson,
 } from './common.js';
 
@@ -362,13 +364,8 @@ interface TorchResult {
   torch: string;
 }
 
-/** PyTorch's environment: as installed / tuned (see the top of the file; with --isa avx2 both are Haswell). */
-const torchEnv = (tuned: boolean): Record<string, string> =>
-  avx2
-    ? { ONEDNN_MAX_CPU_ISA: 'AVX2', OPENBLAS_CORETYPE: 'Haswell' }
-    : tuned
-      ? { OPENBLAS_CORETYPE: 'SkylakeX' }
-      : { OPENBLAS_CORETYPE: '' }; // as installed: an inherited core override is cleared (as in bench:conv)
+/** PyTorch's ISA under --isa avx2 (both runs; see torchEnv in common.ts for as installed / tuned). */
+const TORCH_AVX2 = { ONEDNN_MAX_CPU_ISA: 'AVX2', OPENBLAS_CORETYPE: 'Haswell' };
 
 function runTorch(py: string, name: ModelName, tuned: boolean): TorchResult | string {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'torch_train.py');
@@ -389,7 +386,7 @@ function runTorch(py: string, name: ModelName, tuned: boolean): TorchResult | st
       '--min-seconds',
       String(MIN_SECONDS),
     ],
-    torchEnv(tuned),
+    torchEnv(tuned, avx2 ? TORCH_AVX2 : null),
   );
 }
 
@@ -413,7 +410,7 @@ console.log(
 );
 if (torchPy)
   console.log(
-    `- PyTorch: ${torchPy}, 2 threads, a fresh process per round, BLAS libraries loaded: ${torchBlas(torchPy)}${avx2 ? '; tuned = as installed (AVX2: OpenBLAS Haswell either way)' : ''}`,
+    `- PyTorch: ${torchPy}, 2 threads, a fresh process per round, BLAS libraries loaded: ${torchBlas(torchPy)}; tuned: ${avx2 ? 'OMP_WAIT_POLICY=PASSIVE (AVX2: OpenBLAS Haswell either way)' : 'OPENBLAS_CORETYPE=SkylakeX OMP_WAIT_POLICY=PASSIVE'}`,
   );
 else console.log('- PyTorch: not run (python3-torch not installed, or --torch off)');
 console.log('');
@@ -442,7 +439,6 @@ for (const name of models) {
       [false, shipped],
       [true, tuned],
     ] as const) {
-      if (avx2 && tunedSide) continue;
       const t = runTorch(torchPy, name, tunedSide);
       if (typeof t === 'string') torchErrors.push(t);
       else {
@@ -453,7 +449,6 @@ for (const name of models) {
     }
     process.stderr.write('\n');
   }
-  if (avx2) tuned.push(...shipped);
   const anatomy = await ours.anatomy();
   if (name === rooflineModel) rooflineRows = await ours.profile();
   const end = ours.finish();
