@@ -613,6 +613,13 @@ if (opts.json)
     images: data.length,
     batchSize,
     rounds,
+    // PyTorch's environment per side (a variable absent here was removed from the inherited environment).
+    torchEnv: torchPy
+      ? {
+          asInstalled: torchEnv(false, avx2 ? TORCH_AVX2 : null),
+          tuned: torchEnv(true, avx2 ? TORCH_AVX2 : null),
+        }
+      : null,
     results,
     roofline: rooflineRows,
     memoryCheck,
