@@ -1,6 +1,17 @@
 // The tape: composite graphs that reuse nodes, a small MLP, gradient accumulation, explicit gradients,
 // requiresGrad propagation, detach/noGrad, retainGraph, and the errors for misuse of backward().
-import { memory, noGrad, record, scope, type Tensor, tensor } from '@wgrad/tensor';
+import {
+  concat,
+  dispatchStats,
+  memory,
+  noGrad,
+  record,
+  scope,
+  sync,
+  type Tensor,
+  tensor,
+  where,
+} from '@wgrad/tensor';
 import * as assert from 'uvu/assert';
 import { checkGrad, expectClose, fromRef, gpuSuite, R, randRef } from './helpers.js';
 
@@ -328,6 +339,61 @@ t('a custom rule may return one gradient tensor for several inputs, in any accum
   const x = tensor([2], { requiresGrad: true });
   addShared(x, x).mul(5).sum().backward();
   assert.equal(Array.from(await x.grad!.toArray()), [10]);
+});
+
+t('backward makes only the gradients that are needed: none for a constant, a mask or a label', async () => {
+  const xs = [1, -2, 3, 4, 5, -6];
+  const cs = [2, -2, 0.5, 8, 4, -7]; // c > x, c = x, c < x all occur (max/min ties)
+  /** Kernels of y.backward(ones) alone, and x's gradient; c needs a gradient only when asked. */
+  const run = (f: (x: Tensor, c: Tensor) => Tensor, cNeedsGrad = false) =>
+    scope(async () => {
+      const x = tensor(xs, { requiresGrad: true });
+      const y = f(x, tensor(cs, { requiresGrad: cNeedsGrad }));
+      const g = tensor(Array(y.size).fill(1), { shape: [...y.shape] });
+      await sync();
+      const s0 = dispatchStats().dispatches;
+      y.backward(g);
+      const kernels = dispatchStats().dispatches - s0;
+      return { kernels, grad: Array.from(await x.grad!.toArray()) };
+    });
+  const near = (what: string, got: number[], want: number[]) =>
+    got.forEach((v, i) =>
+      assert.ok(
+        Math.abs(v - want[i]!) <= 1e-5 * Math.max(1, Math.abs(want[i]!)),
+        `${what}[${i}]: ${v} vs ${want[i]}`,
+      ),
+    );
+  // The exact counts: one kernel for the needed gradient (x − c: none, the gradient passes through as it is).
+  const exact: [string, (x: Tensor, c: Tensor) => Tensor, number, number[]][] = [
+    ['x * c', (x, c) => x.mul(c), 1, cs],
+    ['x * 3', (x) => x.mul(3), 1, [3, 3, 3, 3, 3, 3]],
+    ['x / c', (x, c) => x.div(c), 1, cs.map((c) => 1 / c)],
+    ['x - c', (x, c) => x.sub(c), 0, [1, 1, 1, 1, 1, 1]],
+    ['c - x', (x, c) => c.sub(x), 1, [-1, -1, -1, -1, -1, -1]],
+  ];
+  for (const [what, f, kernels, want] of exact) {
+    const r = await run(f);
+    assert.is(r.kernels, kernels, `${what}: kernels in backward`);
+    near(what, r.grad, want);
+  }
+  // The rest: fewer kernels than when c needs a gradient too, and the same gradient for x.
+  const fewer: [string, (x: Tensor, c: Tensor) => Tensor, number[]][] = [
+    ['maximum', (x, c) => x.maximum(c), [0, 0.5, 1, 0, 1, 1]],
+    ['minimum', (x, c) => x.minimum(c), [1, 0.5, 0, 1, 0, 0]],
+    ['where', (x, c) => where(c.gt(0), x, c), [1, 0, 1, 1, 1, 0]],
+    ['concat', (x, c) => concat([x, c]), [1, 1, 1, 1, 1, 1]],
+    ['pow', (x, c) => x.abs().pow(c.abs()), [2, -4, 0.5 / Math.sqrt(3), 8 * 4 ** 7, 4 * 5 ** 3, -7 * 6 ** 6]],
+  ];
+  for (const [what, f, want] of fewer) {
+    const alone = await run(f);
+    const both = await run(f, true);
+    assert.ok(
+      alone.kernels < both.kernels,
+      `${what}: ${alone.kernels} kernels, ${both.kernels} with c needing one too`,
+    );
+    near(what, alone.grad, want);
+    near(`${what} (c needing a gradient too)`, both.grad, want);
+  }
 });
 
 t.run();

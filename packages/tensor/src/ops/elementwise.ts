@@ -464,10 +464,12 @@ export function clamp(x: Tensor, min?: number, max?: number): Tensor {
 
 // ---------------------------------------------------------------------------------------------------------
 // Binary primitives with broadcasting; scalars go into uniforms. Backward returns grads at the output
-// shape; the tape sums them back to each input's shape.
+// shape; the tape sums them back to each input's shape. `need` says which operands are tensors that require
+// grad: a rule makes only those gradients (a constant or a mask costs no kernel in backward).
+type Need = readonly [boolean, boolean];
 type BinaryRule = {
   expr: string;
-  grad: ((a: Operand, b: Operand, y: Tensor, g: Tensor) => [Tensor | null, Tensor | null]) | null;
+  grad: ((a: Operand, b: Operand, y: Tensor, g: Tensor, need: Need) => [Tensor | null, Tensor | null]) | null;
 };
 export type BinaryOp =
   | 'add'
@@ -485,20 +487,32 @@ export type BinaryOp =
   | 'ge';
 
 const BINARY: Record<BinaryOp, BinaryRule> = {
-  add: { expr: 'v0 + v1', grad: (_a, _b, _y, g) => [g, g] },
-  sub: { expr: 'v0 - v1', grad: (_a, _b, _y, g) => [g, neg(g)] },
-  mul: { expr: 'v0 * v1', grad: (a, b, _y, g) => [mul(g, b), mul(g, a)] },
-  div: { expr: 'v0 / v1', grad: (_a, b, y, g) => [div(g, b), neg(div(mul(g, y), b))] },
+  add: { expr: 'v0 + v1', grad: (_a, _b, _y, g, [na, nb]) => [na ? g : null, nb ? g : null] },
+  sub: { expr: 'v0 - v1', grad: (_a, _b, _y, g, [na, nb]) => [na ? g : null, nb ? neg(g) : null] },
+  mul: {
+    expr: 'v0 * v1',
+    grad: (a, b, _y, g, [na, nb]) => [na ? mul(g, b) : null, nb ? mul(g, a) : null],
+  },
+  div: {
+    expr: 'v0 / v1',
+    grad: (_a, b, y, g, [na, nb]) => [na ? div(g, b) : null, nb ? neg(div(mul(g, y), b)) : null],
+  },
   // pow: x^p for x<0 is defined for integer p (as in PyTorch); 0^0 = 1.
   pow: {
     expr: 'powf(v0, v1)',
-    grad: (a, b, y, g) => [
-      mul(g, mul(b, pow(a, typeof b === 'number' ? b - 1 : sub(b, 1)))),
-      mul(g, mul(y, logOrZero(a))),
+    grad: (a, b, y, g, [na, nb]) => [
+      na ? mul(g, mul(b, pow(a, typeof b === 'number' ? b - 1 : sub(b, 1)))) : null,
+      nb ? mul(g, mul(y, logOrZero(a))) : null,
     ],
   },
-  maximum: { expr: keepNan2('v0', 'v1', 'max(v0, v1)'), grad: (a, b, _y, g) => tieSplit(a, b, g) },
-  minimum: { expr: keepNan2('v0', 'v1', 'min(v0, v1)'), grad: (a, b, _y, g) => tieSplit(b, a, g) },
+  maximum: {
+    expr: keepNan2('v0', 'v1', 'max(v0, v1)'),
+    grad: (a, b, _y, g, need) => tieSplit(a, b, g, need),
+  },
+  minimum: {
+    expr: keepNan2('v0', 'v1', 'min(v0, v1)'),
+    grad: (a, b, _y, g, need) => tieSplit(b, a, g, need),
+  },
   eq: { expr: 'select(0.0, 1.0, v0 == v1)', grad: null },
   ne: { expr: 'select(0.0, 1.0, v0 != v1)', grad: null },
   lt: { expr: 'select(0.0, 1.0, v0 < v1)', grad: null },
@@ -519,16 +533,23 @@ const POW_FN = `fn powf(x: f32, p: f32) -> f32 {
   return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u));
 }`;
 
-/** Gradient of max(hi, lo): to `hi` where hi > lo, half each on ties (PyTorch's rule). */
-function tieSplit(hi: Operand, lo: Operand, g: Tensor): [Tensor, Tensor] {
+/**
+ * Gradients of max(hi, lo) as [a's, b's] (a = hi for maximum, a = lo for minimum; `need` in that order): all
+ * to `hi` where hi > lo, half each on ties (PyTorch's rule).
+ */
+function tieSplit(hi: Operand, lo: Operand, g: Tensor, [na, nb]: Need): [Tensor | null, Tensor | null] {
+  if (!na && !nb) return [null, null];
   const w = add(gt(hi, lo), mul(eq(hi, lo), 0.5));
-  return [mul(g, w), mul(g, sub(1, w))];
+  return [na ? mul(g, w) : null, nb ? mul(g, sub(1, w)) : null];
 }
 
 function logOrZero(a: Operand): Tensor | number {
   if (typeof a === 'number') return a > 0 ? Math.log(a) : 0;
   return mapElementwise('logOrZero', 'select(0.0, log(v0), v0 > 0.0)', [a]);
 }
+
+/** Whether an operand is a tensor whose gradient backward must make. */
+const needsGrad = (o: Operand) => o instanceof Tensor && o.requiresGrad;
 
 function binary(op: BinaryOp, a: Operand, b: Operand): Tensor {
   if (!(a instanceof Tensor) && !(b instanceof Tensor))
@@ -545,7 +566,7 @@ function binary(op: BinaryOp, a: Operand, b: Operand): Tensor {
   if (!grad) return y;
   const inputs = [a, b].filter((o): o is Tensor => o instanceof Tensor);
   return record(op, y, inputs, (g) => {
-    const [ga, gb] = grad(a, b, y, g);
+    const [ga, gb] = grad(a, b, y, g, [needsGrad(a), needsGrad(b)]);
     return [...(a instanceof Tensor ? [ga] : []), ...(b instanceof Tensor ? [gb] : [])];
   });
 }
@@ -569,8 +590,8 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
   const y = mapElementwise('where', 'select(v2, v1, v0 != 0.0)', [cond, a, b]);
   const inputs = [a, b].filter((o): o is Tensor => o instanceof Tensor);
   return record('where', y, inputs, (g) => [
-    ...(a instanceof Tensor ? [where(cond, g, 0)] : []),
-    ...(b instanceof Tensor ? [where(cond, 0, g)] : []),
+    ...(a instanceof Tensor ? [a.requiresGrad ? where(cond, g, 0) : null] : []),
+    ...(b instanceof Tensor ? [b.requiresGrad ? where(cond, 0, g) : null] : []),
   ]);
 }
 

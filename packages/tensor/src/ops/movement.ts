@@ -314,7 +314,8 @@ export function concat(xs: readonly Tensor[], dim = 0): Tensor {
   return record('concat', y, xs, (g) => {
     let o = 0;
     return xs.map((t) => {
-      const part = narrow(g, d, o, t.shape[d]!);
+      // Only the parts whose input needs a gradient are copied out (e.g. not a one-hot label beside x).
+      const part = t.requiresGrad ? narrow(g, d, o, t.shape[d]!) : null;
       o += t.shape[d]!;
       return part;
     });
