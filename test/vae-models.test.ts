@@ -502,6 +502,11 @@ test('vaeLoss: recon (mse/bce) and KL, sum and mean reductions, β, modes, again
     MU.map((v) => 2 * v),
     'dKL/dμ',
   );
+  // β = 1 adds the KL without a multiply: the same gradient, μ.
+  const m1 = host(MU, [2, 2]);
+  m1.requiresGrad = true;
+  vaeLoss(xhat, x, m1, logvar).loss.backward();
+  close(await m1.grad!.toArray(), MU, 'dKL/dμ, β = 1');
 });
 
 test('aeLoss: MSE (mean) + l1·mean|z|', async () => {

@@ -37,7 +37,9 @@ export function vaeLoss(
   const kl = klNormal(mu, logvar, { reduction: reduction === 'sum' ? 'sum' : 'mean' });
   const beta = opts.beta ?? 1;
   const mode = opts.mode ?? 'full';
-  const loss = mode === 'recon' ? recon.mul(1) : mode === 'kl' ? kl.mul(beta) : recon.add(kl.mul(beta));
+  // β = 1 (the default) adds the KL as it is: its multiply would be two kernels per step (forward, backward).
+  const betaKl = () => (beta === 1 ? kl : kl.mul(beta));
+  const loss = mode === 'recon' ? recon.mul(1) : mode === 'kl' ? kl.mul(beta) : recon.add(betaKl());
   return { loss, recon, kl };
 }
 
