@@ -356,13 +356,13 @@ t('backward makes only the gradients that are needed: none for a constant, a mas
       const kernels = dispatchStats().dispatches - s0;
       return { kernels, grad: Array.from(await x.grad!.toArray()) };
     });
-  const near = (what: string, got: number[], want: number[]) =>
-    got.forEach((v, i) =>
+  const near = (what: string, got: number[], want: number[]) => {
+    for (const [i, v] of got.entries())
       assert.ok(
         Math.abs(v - want[i]!) <= 1e-5 * Math.max(1, Math.abs(want[i]!)),
         `${what}[${i}]: ${v} vs ${want[i]}`,
-      ),
-    );
+      );
+  };
   // The exact counts: one kernel for the needed gradient (x − c: none, the gradient passes through as it is).
   const exact: [string, (x: Tensor, c: Tensor) => Tensor, number, number[]][] = [
     ['x * c', (x, c) => x.mul(c), 1, cs],
