@@ -372,8 +372,8 @@ export function findTorchPython(mode: string | undefined = 'auto'): string | nul
 }
 
 /**
- * PyTorch's environment in the benches. "As installed" clears any inherited override. "Tuned" adds two
- * settings:
+ * PyTorch's environment in the benches. "As installed" clears an inherited OPENBLAS_CORETYPE and OMP_WAIT_POLICY
+ * (other inherited variables, e.g. ONEDNN_MAX_CPU_ISA, pass through). "Tuned" adds two settings:
  * - OPENBLAS_CORETYPE=SkylakeX: AVX-512 kernels where OpenBLAS does not pick them itself.
  * - OMP_WAIT_POLICY=PASSIVE: PyTorch's OpenMP threads (libgomp) sleep at once when idle instead of
  *   spinning. With the default policy they spin on both cores while OpenBLAS's own threads run a product.

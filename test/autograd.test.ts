@@ -357,6 +357,7 @@ t('backward makes only the gradients that are needed: none for a constant, a mas
       return { kernels, grad: Array.from(await x.grad!.toArray()) };
     });
   const near = (what: string, got: number[], want: number[]) => {
+    assert.is(got.length, want.length, `${what}: gradient length`);
     for (const [i, v] of got.entries())
       assert.ok(
         Math.abs(v - want[i]!) <= 1e-5 * Math.max(1, Math.abs(want[i]!)),
