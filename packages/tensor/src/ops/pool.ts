@@ -12,7 +12,7 @@ import { type Pair, pair } from './conv.js';
 import { ROW_GRID_END, rowGrid, rowGridMain } from './rowgrid.js';
 
 const FIELDS =
-  'n: u32, H: u32, W: u32, OH: u32, OW: u32, kH: u32, kW: u32, sh: u32, sw: u32, ph: u32, pw: u32, includePad: u32, yb: u32, p0: u32';
+  'H: u32, W: u32, OH: u32, OW: u32, kH: u32, kW: u32, sh: u32, sw: u32, ph: u32, pw: u32, includePad: u32, yb: u32, p0: u32';
 /**
  * main() over the row grid of the output (`out`: row oh, column ow) or of the input (row ih, column iw), with
  * `plane` and the flat index `i`, up to the body of the row loop: a kernel's body ends with ROW_GRID_END.
@@ -118,7 +118,7 @@ const AVG_BWD = (gx: number) => `${DIVISOR}${HEAD(
 // 1/scale_factor when interpolate() was given one. Backward: the outputs that read input row ih lie in
 // [⌊ih/sh⌋ − 1, ⌈(ih + 1)/sh⌉ + 1) (to OH for the last row, which also takes the clamped ones); each is
 // checked with the forward rule itself, so the two can never disagree.
-const NEAREST_U = `struct U { n: u32, H: u32, W: u32, OH: u32, OW: u32, sh: f32, sw: f32, yb: u32, p0: u32 }
+const NEAREST_U = `struct U { H: u32, W: u32, OH: u32, OW: u32, sh: f32, sw: f32, yb: u32, p0: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 fn srcH(oh: u32) -> u32 { return min(u32(floor(f32(oh) * u.sh)), u.H - 1u); }
 fn srcW(ow: u32) -> u32 { return min(u32(floor(f32(ow) * u.sw)), u.W - 1u); }`;
@@ -154,17 +154,7 @@ type Win = {
   p: [number, number];
   includePad: boolean;
 };
-const uniforms = (n: number, q: Win) => [
-  n,
-  q.H,
-  q.W,
-  q.OH,
-  q.OW,
-  ...q.k,
-  ...q.s,
-  ...q.p,
-  q.includePad ? 1 : 0,
-];
+const uniforms = (q: Win) => [q.H, q.W, q.OH, q.OW, ...q.k, ...q.s, ...q.p, q.includePad ? 1 : 0];
 
 /**
  * Dispatches a row-grid kernel (see rowGrid) over `planes` planes of Y rows × X columns, the planes on z in
@@ -188,16 +178,16 @@ function launchGrid(
     dispatch(k, [...words, g.yb, p0], bufs, [g.groups[0], g.groups[1], Math.min(max, planes - p0)]);
 }
 
+/** A pooling kernel over the output's (`out`) or the input's rows and columns of `planes` = B·C planes. */
 function launch(
   name: string,
   make: (gx: number) => string,
-  n: number,
+  planes: number,
   q: Win,
   out: boolean,
   bufs: GPUBuffer[],
 ): void {
-  const planes = n / (out ? q.OH * q.OW : q.H * q.W);
-  launchGrid(name, make, uniforms(n, q), planes, out ? q.OH : q.H, out ? q.OW : q.W, bufs);
+  launchGrid(name, make, uniforms(q), planes, out ? q.OH : q.H, out ? q.OW : q.W, bufs);
 }
 
 function window(
@@ -235,7 +225,7 @@ export function maxPool2d(x: Tensor, kernelSize: Pair, opts: PoolOptions = {}): 
   const [B, C] = x.shape as [number, number];
   const y = new Tensor([B, C, q.OH, q.OW], 'float32');
   const idx = new Tensor([B, C, q.OH, q.OW], 'int32');
-  launch('maxpool_forward', MAX_FWD, y.size, q, true, [
+  launch('maxpool_forward', MAX_FWD, B * C, q, true, [
     x.buffer('maxPool2d'),
     y.buffer('maxPool2d'),
     idx.buffer('maxPool2d'),
@@ -243,7 +233,7 @@ export function maxPool2d(x: Tensor, kernelSize: Pair, opts: PoolOptions = {}): 
   if (
     !record('maxPool2d', y, [x], (g) => {
       const gx = new Tensor(x.shape, 'float32');
-      launch('maxpool_backward', MAX_BWD, gx.size, q, false, [
+      launch('maxpool_backward', MAX_BWD, B * C, q, false, [
         g.buffer('maxPool2d'),
         idx.buffer('maxPool2d'),
         gx.buffer('maxPool2d'),
@@ -265,10 +255,10 @@ export function avgPool2d(
   const q = window('avgPool2d', x, kernelSize, opts.stride, opts.padding ?? 0, opts.countIncludePad ?? true);
   const [B, C] = x.shape as [number, number];
   const y = new Tensor([B, C, q.OH, q.OW], 'float32');
-  launch('avgpool_forward', AVG_FWD, y.size, q, true, [x.buffer('avgPool2d'), y.buffer('avgPool2d')]);
+  launch('avgpool_forward', AVG_FWD, B * C, q, true, [x.buffer('avgPool2d'), y.buffer('avgPool2d')]);
   return record('avgPool2d', y, [x], (g) => {
     const gx = new Tensor(x.shape, 'float32');
-    launch('avgpool_backward', AVG_BWD, gx.size, q, false, [g.buffer('avgPool2d'), gx.buffer('avgPool2d')]);
+    launch('avgpool_backward', AVG_BWD, B * C, q, false, [g.buffer('avgPool2d'), gx.buffer('avgPool2d')]);
     return [gx];
   });
 }
@@ -276,12 +266,12 @@ export function avgPool2d(
 /** Nearest resize to OH×OW reading input row ⌊oh·sh⌋ (sh in float32, as PyTorch computes it). */
 function nearest(op: string, x: Tensor, OH: number, OW: number, sh: number, sw: number): Tensor {
   const [B, C, H, W] = x.shape as [number, number, number, number];
-  const u = (n: number) => [n, H, W, OH, OW, f32(sh), f32(sw)];
+  const u = [H, W, OH, OW, f32(sh), f32(sw)];
   const y = new Tensor([B, C, OH, OW], 'float32');
-  launchGrid('nearest_forward', NEAREST_FWD, u(y.size), B * C, OH, OW, [x.buffer(op), y.buffer(op)]);
+  launchGrid('nearest_forward', NEAREST_FWD, u, B * C, OH, OW, [x.buffer(op), y.buffer(op)]);
   return record(op, y, [x], (g) => {
     const gx = new Tensor(x.shape, 'float32');
-    launchGrid('nearest_backward', NEAREST_BWD, u(gx.size), B * C, H, W, [g.buffer(op), gx.buffer(op)]);
+    launchGrid('nearest_backward', NEAREST_BWD, u, B * C, H, W, [g.buffer(op), gx.buffer(op)]);
     return [gx];
   });
 }
