@@ -444,13 +444,17 @@ export async function verifyGemm(): Promise<GemmCheck[]> {
     const texture = await runBody('subgroup', 'always');
     checks.push(storage, texture);
     if (storage.failed.length) disableGemmPath('subgroup', storage.failed.join('; '));
-    else if (texture.failed.length && storageTextureReads()) {
-      // The texture read as a storage texture failed: try the sampled read before giving up the texture.
-      disableGemmPath('storageTexture', texture.failed.join('; '));
-      const sampled = await runBody('subgroup', 'always');
-      checks.push(sampled);
-      if (sampled.failed.length) disableGemmPath('texture', sampled.failed.join('; '));
-    } else if (texture.failed.length) disableGemmPath('texture', texture.failed.join('; '));
+    else if (texture.failed.length) {
+      let failed = texture.failed;
+      if (storageTextureReads()) {
+        // The texture read as a storage texture failed: try the sampled read before giving up the texture.
+        disableGemmPath('storageTexture', failed.join('; '));
+        const sampled = await runBody('subgroup', 'always');
+        checks.push(sampled);
+        failed = sampled.failed;
+      }
+      if (failed.length) disableGemmPath('texture', failed.join('; '));
+    }
   }
   return checks;
 }

@@ -320,12 +320,14 @@ interface Variant {
   relu: boolean;
 }
 
+/** Whether B is read from its packed texture (either kind of read). */
+const texturedB = (bm: Variant['bm']) => bm === 'tex' || bm === 'stex';
 const variantKey = (v: Variant) =>
   `${v.cfg.body}.${v.cfg.rows}.${v.cfg.h}.${v.cfg.wgx}.${v.cfg.wgy}.${v.cfg.order ?? 'row'}.${v.am}.${v.bm}.${v.cm}.${+v.splitA}.${+v.splitB}.${+v.splitC}.${+v.batched}.${+v.single}.${+v.tail}.${v.bias ?? '-'}.${+v.relu}`;
 
 function source(v: Variant): string {
   const { am, bm, cm } = v;
-  const tex = bm === 'tex' || bm === 'stex';
+  const tex = texturedB(bm);
   const sub = v.cfg.body === 'subgroup';
   const H = v.cfg.h;
   // A vec4s loaded per k (m4: lane l holds rows 32t + 4l … 4l + 3 of load t) or per 4 k (k4, scalar: subgroup
@@ -737,7 +739,7 @@ function gemmNoSwap(p: GemmProblem): void {
   const ry = Math.ceil(tilesY / maxDim);
   const gy = Math.ceil(tilesY / ry);
   words.push(ry, gy, texRows(K), 0);
-  const tex = v.bm === 'tex' || v.bm === 'stex' ? packB(p) : null;
+  const tex = texturedB(v.bm) ? packB(p) : null;
   const bufs = [p.bufA, tex ? tex.binding : p.bufB, p.bufC, ...(p.bias ? [p.bias.buf] : [])];
   const gz = nb * S * ry;
   try {
