@@ -38,8 +38,12 @@ export function vaeLoss(
   const beta = opts.beta ?? 1;
   const mode = opts.mode ?? 'full';
   // β = 1 (the default) adds the KL as it is: its multiply would be two kernels per step (forward, backward).
-  const betaKl = () => (beta === 1 ? kl : kl.mul(beta));
-  const loss = mode === 'recon' ? recon.mul(1) : mode === 'kl' ? kl.mul(beta) : recon.add(betaKl());
+  const loss =
+    mode === 'recon'
+      ? recon.mul(1)
+      : mode === 'kl'
+        ? kl.mul(beta)
+        : recon.add(beta === 1 ? kl : kl.mul(beta));
   return { loss, recon, kl };
 }
 
