@@ -204,9 +204,13 @@ export function benchMeta(bench: string, opts: CommonOptions): BenchMeta {
   };
 }
 
+/** An environment's variables as `K=V` words, for headers; removed (undefined) ones left out. */
+export const envWords = (env: Record<string, string | undefined>): string[] =>
+  Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+
 /** Markdown header lines for a run. */
 export function formatHeader(title: string, m: BenchMeta): string {
-  const envs = Object.entries(m.env).map(([k, v]) => `${k}=${v}`);
+  const envs = envWords(m.env);
   return [
     `## ${title}`,
     '',

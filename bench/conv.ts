@@ -30,6 +30,7 @@ import { dispatch, kernel } from '../packages/tensor/src/gpu.js';
 import { setConvInputGradMode } from '../packages/tensor/src/ops/conv.js';
 import {
   benchMeta,
+  envWords,
   findTorchPython,
   fmt,
   formatHeader,
@@ -355,11 +356,7 @@ console.log(
 );
 console.log(
   opts.isa === 'avx2'
-    ? `- ISA: AVX2 EMULATED on this CPU — lavapipe with ${Object.entries(LAVAPIPE_AVX2)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')} (LLVM gets no avx512*), PyTorch with ${Object.entries(TORCH_AVX2)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')}`
+    ? `- ISA: AVX2 EMULATED on this CPU — lavapipe with ${envWords(LAVAPIPE_AVX2).join(' ')} (LLVM gets no avx512*), PyTorch with ${envWords(TORCH_AVX2).join(' ')}`
     : '- ISA: native (lavapipe and PyTorch use what this CPU has)',
 );
 console.log(

@@ -17,6 +17,7 @@ import { dispatch, kernel } from '../packages/tensor/src/gpu.js';
 import { gemmUsesTexture as usesTexture } from '../packages/tensor/src/ops/gemm.js';
 import {
   benchMeta,
+  envWords,
   findTorchPython,
   fmt,
   formatHeader,
@@ -284,7 +285,7 @@ console.log(
   `- tfjs-backend-webgpu: ${tfjs ? `${tfjs.version} on the same adapter (its own device)` : 'not installed (npm i --no-save @tensorflow/tfjs-core @tensorflow/tfjs-backend-webgpu)'}`,
 );
 console.log(
-  `- PyTorch: ${torchPy ? `${torchPy}, torch.mm, 2 threads, BLAS: ${torchBlas(torchPy)}; tuned: OPENBLAS_CORETYPE=SkylakeX OMP_WAIT_POLICY=PASSIVE` : 'not run (python3-torch not installed, or --torch off)'}`,
+  `- PyTorch: ${torchPy ? `${torchPy}, torch.mm, 2 threads, BLAS: ${torchBlas(torchPy)}; tuned: ${envWords(torchEnv(true)).join(' ')}` : 'not run (python3-torch not installed, or --torch off)'}`,
 );
 console.log('');
 

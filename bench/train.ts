@@ -62,6 +62,7 @@ import { convVAE, mlpVAE, train, twoLayerAE, type VAE, vaeLoss } from '@wgrad/va
 import {
   benchMeta,
   cpuInfo,
+  envWords,
   findTorchPython,
   fmt,
   formatHeader,
@@ -399,7 +400,7 @@ console.log(formatHeader('Training throughput (samples/s, higher is better)', me
 // The header's host line names the CPU (family, model, avx2/avx512f); say when this run emulates AVX2 on it.
 if (avx2)
   console.log(
-    '- ISA: **AVX2 emulated** (--isa avx2: lavapipe GALLIUM_OVERRIDE_CPU_CAPS=avx, PyTorch ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell)',
+    `- ISA: **AVX2 emulated** (--isa avx2: lavapipe GALLIUM_OVERRIDE_CPU_CAPS=avx, PyTorch ${envWords(TORCH_AVX2).join(' ')})`,
   );
 console.log(packagesLine());
 console.log(
@@ -410,7 +411,7 @@ console.log(
 );
 if (torchPy)
   console.log(
-    `- PyTorch: ${torchPy}, 2 threads, a fresh process per round, BLAS libraries loaded: ${torchBlas(torchPy)}; tuned: ${avx2 ? 'OMP_WAIT_POLICY=PASSIVE (AVX2: OpenBLAS Haswell either way)' : 'OPENBLAS_CORETYPE=SkylakeX OMP_WAIT_POLICY=PASSIVE'}`,
+    `- PyTorch: ${torchPy}, 2 threads, a fresh process per round, BLAS libraries loaded: ${torchBlas(torchPy)}; tuned: ${envWords(torchEnv(true, avx2 ? TORCH_AVX2 : null)).join(' ')}`,
   );
 else console.log('- PyTorch: not run (python3-torch not installed, or --torch off)');
 console.log('');
